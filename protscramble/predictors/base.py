@@ -1,0 +1,33 @@
+"""The protocol every predictor adapter follows.
+
+The scrambling engine only ever calls a predictor on a batch of (soft)
+sequences and reads back probability distributions; it never knows which
+network is behind it.
+"""
+
+from __future__ import annotations
+
+from typing import Protocol, runtime_checkable
+
+import torch
+
+
+@runtime_checkable
+class Predictor(Protocol):
+    """A differentiable model from sequences to categorical predictions.
+
+    Attributes
+    ----------
+    alphabet
+        The letters of the input channels, in order; inputs have
+        ``len(alphabet)`` channels.
+
+    Calling the predictor on ``x`` of shape (N, L, A) -- one-hot rows, soft
+    PSSM rows or relaxed samples -- returns a dict of tensors of shape
+    (N, ..., C), each a probability distribution over its last axis
+    (e.g. trRosetta's ``dist`` (N, L, L, 37)).
+    """
+
+    alphabet: str
+
+    def __call__(self, x: torch.Tensor) -> dict[str, torch.Tensor]: ...

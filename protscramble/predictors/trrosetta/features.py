@@ -1,0 +1,91 @@
+"""trRosetta input features, as the original computes them.
+
+1-D features (42 per position): the query sequence (20), the alignment
+profile with a gap column (21) and its entropy (1). Pair features (442):
+the inverse of the shrunk, sequence-weighted covariance of the one-hot
+alignment (21 x 21 per pair) and its APC-corrected Frobenius norm.
+
+Single-sequence features are differentiable in a soft (PSSM) sequence; the
+alignment features are fixed per protein and computed once.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from ...io import MSA
+
+N_STATES = 21  # 20 amino acids + gap
+IDENTITY_CUTOFF = 0.8
+DCA_PENALTY = 4.5
+_TINY = 1e-9
+
+
+def _profile_with_entropy(f: torch.Tensor) -> torch.Tensor:
+    f = f + _TINY
+    return torch.cat([f, -(f * torch.log(f)).sum(-1, keepdim=True)], dim=-1)
+
+
+def sequence_features(x: torch.Tensor, profile: torch.Tensor | None = None) -> torch.Tensor:
+    """1-D features (N, L, 42) for (soft) sequences ``x`` of shape (N, L, 20).
+
+    Without an alignment the profile is the sequence itself (a one-row MSA),
+    exactly as trRosetta computes it; with one, ``profile`` holds the fixed
+    (L, 22) profile-plus-entropy of the alignment.
+    """
+    if profile is None:
+        gap = torch.zeros_like(x[..., :1])
+        prof = _profile_with_entropy(torch.cat([x, gap], dim=-1))
+    else:
+        prof = profile.to(x).unsqueeze(0).expand(x.shape[0], -1, -1)
+    return torch.cat([x, prof], dim=-1)
+
+
+def msa_one_hot(msa: MSA, dtype: torch.dtype = torch.float32) -> torch.Tensor:
+    """(N, L, 21) one-hot alignment."""
+    return torch.nn.functional.one_hot(torch.from_numpy(msa.codes.astype(np.int64)), N_STATES).to(dtype)
+
+
+def sequence_weights(msa1hot: torch.Tensor, cutoff: float = IDENTITY_CUTOFF) -> torch.Tensor:
+    """1 / (number of rows more than ``cutoff`` identical, gaps counted as letters)."""
+    identity = torch.einsum("ikl,jkl->ij", msa1hot, msa1hot)
+    return 1.0 / (identity > msa1hot.shape[1] * cutoff).to(msa1hot.dtype).sum(-1)
+
+
+def msa_profile(msa1hot: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
+    """Weighted profile with gaps (L, 21) plus its entropy: (L, 22)."""
+    f = (weights[:, None, None] * msa1hot).sum(0) / weights.sum()
+    return _profile_with_entropy(f)
+
+
+def dca_features(msa1hot: torch.Tensor, weights: torch.Tensor, penalty: float = DCA_PENALTY) -> torch.Tensor:
+    """Shrunk-covariance DCA couplings (L, L, 441) and APC contact score (L, L, 1)."""
+    n_rows, length, states = msa1hot.shape
+    eye_l = torch.eye(length, dtype=msa1hot.dtype)
+    x = msa1hot.reshape(n_rows, length * states)
+    num_points = weights.sum() - torch.sqrt(weights.mean())
+    mean = (x * weights[:, None]).sum(0, keepdim=True) / num_points
+    x = (x - mean) * torch.sqrt(weights[:, None])
+    cov = x.T @ x / num_points
+    cov_reg = cov + torch.eye(length * states, dtype=x.dtype) * penalty / torch.sqrt(weights.sum())
+    inv = torch.linalg.inv(cov_reg).reshape(length, states, length, states)
+    couplings = inv.permute(0, 2, 1, 3).reshape(length, length, states * states)
+    norm = torch.sqrt((inv[:, :-1, :, :-1] ** 2).sum(dim=(1, 3))) * (1 - eye_l)
+    apc = norm.sum(0, keepdim=True) * norm.sum(1, keepdim=True) / norm.sum()
+    contacts = (norm - apc) * (1 - eye_l)
+    return torch.cat([couplings, contacts[:, :, None]], dim=-1)
+
+
+def alignment_features(msa: MSA) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """Fixed features of an alignment: profile (L, 22) and pair features (L, L, 442) or None.
+
+    Computed in float64 (the covariance inverse is ill-conditioned) and
+    returned as float32. A one-row alignment has no pair features, as in
+    the original.
+    """
+    msa1hot = msa_one_hot(msa, torch.float64)
+    weights = sequence_weights(msa1hot)
+    profile = msa_profile(msa1hot, weights).float()
+    pair = dca_features(msa1hot, weights).float() if msa.depth > 1 else None
+    return profile, pair

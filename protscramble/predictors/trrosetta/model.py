@@ -1,0 +1,207 @@
+"""The trRosetta predictor adapter."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+
+import numpy as np
+import torch
+
+from ...alphabet import AMINO_ACIDS, one_hot
+from ...errors import DeviceMemoryError, InvalidParameterError
+from ...io import MSA
+from .features import alignment_features, sequence_features
+from .network import OUTPUTS, TrRosettaNetwork
+from .weights import load_state_dict, parse_models
+
+# Bytes kept per pair per sample for a backward pass through the 61 blocks (fp32):
+# about 7 saved (C=64) activations per block, measured with torch's allocator.
+_TRAIN_BYTES_PER_PAIR = 61 * 7 * 64 * 4
+_INFER_BYTES_PER_PAIR = 8 * 64 * 4
+PRECISIONS = ("fp32", "bf16")
+
+
+def available_memory(device: torch.device) -> int:
+    """Free bytes on ``device`` (CUDA: driver free memory; CPU: MemAvailable)."""
+    if device.type == "cuda":
+        free, _ = torch.cuda.mem_get_info(device)
+        return int(free)
+    try:
+        with open("/proc/meminfo") as fh:
+            for line in fh:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return 1 << 40
+
+
+def bf16_supported(device: torch.device) -> bool:
+    """Whether ``device`` has fast bfloat16 arithmetic (CUDA with bf16, or a CPU with AVX512-BF16/AMX)."""
+    if device.type == "cuda":
+        return torch.cuda.is_bf16_supported()
+    try:
+        with open("/proc/cpuinfo") as fh:
+            flags = next((line for line in fh if line.startswith("flags")), "")
+    except OSError:
+        return False
+    return "avx512_bf16" in flags.split() or "amx_bf16" in flags.split()
+
+
+def resolve_precision(precision: str, device: torch.device) -> str:
+    """``auto`` -> ``bf16`` where the device has fast bf16, else ``fp32``."""
+    if precision == "auto":
+        return "bf16" if bf16_supported(device) else "fp32"
+    if precision not in PRECISIONS:
+        raise InvalidParameterError(
+            f"precision must be auto or one of {', '.join(PRECISIONS)}, got {precision!r}"
+        )
+    return precision
+
+
+def estimate_memory(length: int, n_sequences: int, with_grad: bool) -> int:
+    """Rough peak bytes for ``n_sequences`` of ``length`` through one model."""
+    per_pair = _TRAIN_BYTES_PER_PAIR if with_grad else _INFER_BYTES_PER_PAIR
+    return int(n_sequences * length * length * per_pair + 256 * 2**20)
+
+
+class TrRosetta:
+    """trRosetta as a :class:`~protscramble.predictors.Predictor`.
+
+    Calling it on (N, L, 20) one-hot or soft sequences returns the four
+    probability maps ``dist`` (N, L, L, 37), ``omega`` (25), ``theta`` (25)
+    and ``phi`` (13), indexed [i, j] as the original (theta and phi are not
+    symmetric), averaged over the chosen models. Weights are frozen; dropout
+    is off unless asked for.
+
+    Parameters
+    ----------
+    models
+        ``"xaa"``, ``"all"``, ``"xaa,xab"`` or a sequence of names.
+    device
+        Where the network runs.
+    msa
+        Optional alignment: its profile and couplings are fixed features and
+        only the query sequence is varied (as in the published scrambler).
+    weights
+        Folder or archive with the ``.pt`` files (see :mod:`.weights`).
+    dropout
+        Keep dropout on (p = 0.15) in the residual blocks.
+    precision
+        ``"fp32"``, ``"auto"`` (bf16 where fast), or ``"bf16"`` to run the convolutions under bfloat16
+        autocast (GPUs and CPUs with bf16 units); the output maps and every
+        loss are computed in float32 either way.
+
+    Examples
+    --------
+    >>> tr = TrRosetta("xaa")                          # doctest: +SKIP
+    >>> maps = tr.predict_sequence("MKVLAAGIE")        # doctest: +SKIP
+    >>> maps["dist"].shape                             # doctest: +SKIP
+    (9, 9, 37)
+    """
+
+    alphabet = AMINO_ACIDS
+    outputs = OUTPUTS
+
+    def __init__(
+        self,
+        models: str | Sequence[str] = "xaa",
+        device: str | torch.device = "cpu",
+        msa: MSA | None = None,
+        weights: str | os.PathLike | None = None,
+        dropout: bool = False,
+        networks: list[TrRosettaNetwork] | None = None,
+        precision: str = "fp32",
+    ) -> None:
+        self.models = parse_models(models if not isinstance(models, list) else tuple(models))
+        self.device = torch.device(device)
+        self.precision = resolve_precision(precision, self.device)
+        self.weights = weights
+        if networks is None:
+            networks = []
+            for name in self.models:
+                net = TrRosettaNetwork()
+                net.load_state_dict(load_state_dict(name, weights))
+                networks.append(net)
+        self.networks = [self._freeze(n) for n in networks]
+        self.set_dropout(dropout)
+        self.msa = msa
+        self._profile: torch.Tensor | None = None
+        self._pair_terms: list[torch.Tensor] | None = None
+        self._pair_length: int | None = None
+        if msa is not None:
+            profile, pair = alignment_features(msa)
+            self._profile = profile.to(self.device)
+            with torch.no_grad():
+                p = None if pair is None else pair.to(self.device)
+                self._pair_terms = [n.project_pair_features(p, msa.length) for n in self.networks]
+            self._pair_length = msa.length
+
+    def _freeze(self, net: TrRosettaNetwork) -> TrRosettaNetwork:
+        net = net.to(self.device).eval()
+        for p in net.parameters():
+            p.requires_grad_(False)
+        return net
+
+    def set_dropout(self, enabled: bool) -> None:
+        self.dropout = bool(enabled)
+        for net in self.networks:
+            net.dropout = self.dropout
+
+    def with_msa(self, msa: MSA | None) -> TrRosetta:
+        """The same networks conditioned on another alignment (or none)."""
+        return TrRosetta(
+            self.models, self.device, msa, self.weights, self.dropout, self.networks, self.precision
+        )
+
+    def _pair_term(self, k: int, net: TrRosettaNetwork, length: int) -> torch.Tensor:
+        if self._pair_terms is not None:
+            return self._pair_terms[k]
+        return net.project_pair_features(None, length)
+
+    def __call__(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
+        if x.dim() != 3 or x.shape[-1] != len(AMINO_ACIDS):
+            raise InvalidParameterError(f"trRosetta input must be (N, L, 20), got {tuple(x.shape)}")
+        if self._pair_length is not None and x.shape[1] != self._pair_length:
+            raise InvalidParameterError(
+                f"sequence length {x.shape[1]} does not match the alignment length {self._pair_length}"
+            )
+        x = x.to(self.device, torch.float32)
+        f1d = sequence_features(x, self._profile)
+        total: dict[str, torch.Tensor] | None = None
+        autocast = torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.precision == "bf16")
+        for k, net in enumerate(self.networks):
+            with autocast:
+                out = net(f1d, self._pair_term(k, net, x.shape[1]))
+            total = out if total is None else {n: total[n] + out[n] for n in OUTPUTS}
+        assert total is not None
+        if len(self.networks) > 1:
+            total = {n: v / len(self.networks) for n, v in total.items()}
+        return total
+
+    def check_fits(self, length: int, n_sequences: int, with_grad: bool) -> None:
+        """Raise :class:`DeviceMemoryError` if even one sequence cannot fit."""
+        need = estimate_memory(length, 1 if with_grad else n_sequences, with_grad)
+        free = available_memory(self.device)
+        if need > free:
+            raise DeviceMemoryError(
+                f"a length-{length} protein needs about {need / 2**30:.1f} GiB on {self.device}, "
+                f"only {free / 2**30:.1f} GiB is free"
+            )
+
+    def max_batch(self, length: int, safety: float = 0.7) -> int:
+        """How many sequences of ``length`` fit through forward + backward at once."""
+        free = available_memory(self.device) * safety
+        return max(1, int(free // estimate_memory(length, 1, True)))
+
+    @torch.no_grad()
+    def predict(self, x: torch.Tensor, batch_size: int = 8) -> dict[str, np.ndarray]:
+        """Probability maps for a batch of sequences (N, L, 20), as float32 numpy."""
+        self.check_fits(x.shape[1], min(batch_size, x.shape[0]), with_grad=False)
+        parts = [self(x[i : i + batch_size]) for i in range(0, x.shape[0], batch_size)]
+        return {n: torch.cat([p[n] for p in parts]).cpu().numpy().astype(np.float32) for n in OUTPUTS}
+
+    def predict_sequence(self, sequence: str) -> dict[str, np.ndarray]:
+        """Maps (L, L, bins) for one sequence (the query of the bound alignment if any)."""
+        return {n: v[0] for n, v in self.predict(one_hot(sequence)[None]).items()}
