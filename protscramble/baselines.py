@@ -136,7 +136,7 @@ class GradientSaliency(_Baseline):
         sal = _captum().Saliency(self._forward(keys))
         parts = [
             sal.attribute(
-                x[s : s + max_batch],
+                x[s : s + max_batch].clone().requires_grad_(True),
                 additional_forward_args=tuple(ref[k][s : s + max_batch] for k in keys),
                 abs=True,
             )
@@ -175,7 +175,8 @@ class GradientXInput(_Baseline):
         ixg = _captum().InputXGradient(self._forward(keys))
         parts = [
             ixg.attribute(
-                x[s : s + max_batch], additional_forward_args=tuple(ref[k][s : s + max_batch] for k in keys)
+                x[s : s + max_batch].clone().requires_grad_(True),
+                additional_forward_args=tuple(ref[k][s : s + max_batch] for k in keys),
             )
             for s in range(0, x.shape[0], max_batch)
         ]

@@ -326,6 +326,7 @@ def train_pair_scrambler(
         checkpoint_path=checkpoint_path,
         progress=progress,
         stop_after_steps=stop_after_steps,
+        data_fingerprint=_data_fingerprint(table, train_idx, bg, validation_fraction, occlusion_reference),
     )
     meta = {
         "settings": st.as_dict(),
@@ -348,6 +349,20 @@ def train_pair_scrambler(
         meta=meta,
     )
     return scrambler, history
+
+
+def _data_fingerprint(
+    table: PairTable, train_idx: np.ndarray, bg: PairBackground, validation_fraction: float, occ: str
+) -> str:
+    h = hashlib.sha1()
+    for i in train_idx:
+        h.update(pair_digest(table.chains_1[i], table.chains_2[i]).encode())
+    if table.labels is not None:
+        h.update(np.ascontiguousarray(table.labels).tobytes())
+    if bg.table is not None:
+        h.update(bg.table.numpy().tobytes())
+    h.update(f"{len(table)}|{validation_fraction}|{occ}".encode())
+    return h.hexdigest()
 
 
 def _subset(data: TrainingData, idx: np.ndarray) -> TrainingData:
@@ -425,7 +440,7 @@ def explain_per_example(
     labels: torch.Tensor | np.ndarray | None = None,
     occlusion_reference: str = "inverted-label",
     init_scores: torch.Tensor | np.ndarray | None = None,
-    batch_size: int = 64,
+    batch_size: int = 32,
     seed: int = 0,
     progress: bool = False,
 ) -> Explanation:
@@ -476,9 +491,10 @@ def explain_per_example(
 
 def _concat_explanations(parts: Sequence[Explanation]) -> Explanation:
     first = parts[0]
-    cat = lambda name: (
-        None if getattr(first, name) is None else np.concatenate([getattr(p, name) for p in parts])
-    )  # noqa: E731
+
+    def cat(name: str) -> np.ndarray | None:
+        return None if getattr(first, name) is None else np.concatenate([getattr(p, name) for p in parts])
+
     trace = {k: np.concatenate([p.trace[k] for p in parts], axis=1) for k in first.trace}
     settings = dict(first.settings)
     settings["optimisation_seconds"] = float(sum(p.settings.get("optimisation_seconds", 0.0) for p in parts))

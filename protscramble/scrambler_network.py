@@ -439,15 +439,18 @@ class ScramblerTrainer:
             **state,
         }
 
-    def _resume(self, path: Path) -> dict[str, object] | None:
+    def _resume(self, path: Path, data_fingerprint: str) -> dict[str, object] | None:
         if not path.exists():
             return None
         ckpt = load_checkpoint(path)
         if ckpt.get("format") != CHECKPOINT_FORMAT:
             raise InputFileError(f"{path} is not a scrambler training checkpoint")
-        if ckpt["fingerprint"] != self.settings.fingerprint() or ckpt["network_config"] != _network_config(
-            self.network
-        ):
+        same = (
+            ckpt["fingerprint"] == self.settings.fingerprint()
+            and ckpt["network_config"] == _network_config(self.network)
+            and ckpt.get("data_fingerprint", "") == data_fingerprint
+        )
+        if not same:
             raise InvalidParameterError(
                 f"checkpoint {path} was written by a run with different settings; "
                 "delete it (or choose another checkpoint path) to start afresh"
@@ -465,13 +468,15 @@ class ScramblerTrainer:
         checkpoint_path: str | os.PathLike | None = None,
         progress: bool = False,
         stop_after_steps: int | None = None,
+        data_fingerprint: str = "",
     ) -> TrainingHistory:
         """Train for ``settings.epochs`` epochs (resuming from ``checkpoint_path`` if it exists).
 
         The network ends with the weights of the epoch with the lowest
         validation loss (the last epoch when there is no validation set).
         ``stop_after_steps`` interrupts the run after that many updates, as
-        a crash would (used to test resuming).
+        a crash would (used to test resuming). ``data_fingerprint`` identifies
+        the training data; a checkpoint of other data is not resumed.
         """
         st = self.settings
         if len(train) == 0:
@@ -481,7 +486,7 @@ class ScramblerTrainer:
         epoch, step_in_epoch, best_loss, best_state = 0, 0, math.inf, None
         gen = torch.Generator(device=self.device).manual_seed(st.seed)
         elapsed_before = 0.0
-        ckpt = None if ckpt_path is None else self._resume(ckpt_path)
+        ckpt = None if ckpt_path is None else self._resume(ckpt_path, data_fingerprint)
         if ckpt is not None:
             history = TrainingHistory(**ckpt["history"])  # type: ignore[arg-type]
             epoch, step_in_epoch = int(ckpt["epoch"]), int(ckpt["step_in_epoch"])  # type: ignore[arg-type]
@@ -511,6 +516,7 @@ class ScramblerTrainer:
                 "elapsed_seconds": elapsed_before + time.perf_counter() - t_start,
                 "running": list(running),
                 "complete": complete,
+                "data_fingerprint": data_fingerprint,
             }
             save_checkpoint(ckpt_path, self._checkpoint(state))
 

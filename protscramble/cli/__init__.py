@@ -25,6 +25,7 @@ COMMAND_MODULES = [
     "hbnets",
     "ddg",
     "compare",
+    "heterodimer",
 ]
 
 
