@@ -21,7 +21,7 @@ def sampled_divergence(
     pssm: torch.Tensor,
     n_samples: int,
     *,
-    seed: int = 0,
+    seed: int | list[int] = 0,
     batch_size: int = 8,
     divergence: Callable[[Prediction, Prediction], torch.Tensor] | None = None,
     position_mask: torch.Tensor | None = None,
@@ -50,7 +50,9 @@ def sampled_divergence(
     """
     div = divergence or prediction_kl
     b, length, a = pssm.shape
-    gen = torch.Generator(device=pssm.device).manual_seed(seed)
+    # One stream per example: an example's samples do not depend on its batch-mates.
+    seeds = [seed] * pssm.shape[0] if isinstance(seed, int) else list(seed)
+    gen = [torch.Generator(device=pssm.device).manual_seed(s) for s in seeds]
     out = np.zeros((b, n_samples), dtype=np.float64)
     per_call = max(1, batch_size // b) if b <= batch_size else 1
     done = 0

@@ -3,18 +3,33 @@
 ``gumbel_softmax``: relaxed one-hot samples (soft, temperature ``tau``);
 ``gumbel_st``: hard one-hot forward, Gumbel-softmax gradient (straight-through);
 ``categorical_st``: hard categorical samples with the PSSM's gradient.
-All randomness comes from an explicit ``torch.Generator``.
+All randomness comes from explicit ``torch.Generator`` objects: either one
+for the whole batch, or one per example (a list), so that an example's draws
+do not depend on which other examples share its batch.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import torch
+
+Generators = torch.Generator | Sequence[torch.Generator] | None
 
 SAMPLING_METHODS = ("gumbel_softmax", "gumbel_st", "categorical_st")
 
 
-def _uniform(shape: tuple[int, ...], like: torch.Tensor, generator: torch.Generator | None) -> torch.Tensor:
-    u = torch.rand(shape, generator=generator, device=like.device, dtype=torch.float32)
+def _uniform(shape: tuple[int, ...], like: torch.Tensor, generator: Generators) -> torch.Tensor:
+    """Uniform noise of ``shape`` = (K, B, ...); with a list, example b draws from ``generator[b]``."""
+    if generator is None or isinstance(generator, torch.Generator):
+        u = torch.rand(shape, generator=generator, device=like.device, dtype=torch.float32)
+    else:
+        if len(generator) != shape[1]:
+            raise ValueError(f"{len(generator)} generators for a batch of {shape[1]}")
+        per = (shape[0], *shape[2:])
+        u = torch.stack(
+            [torch.rand(per, generator=g, device=like.device, dtype=torch.float32) for g in generator], 1
+        )
     return u.to(like.dtype).clamp(1e-10, 1.0 - 1e-7)
 
 
@@ -23,7 +38,7 @@ def sample_pssm(
     n_samples: int,
     method: str = "gumbel_softmax",
     temperature: float = 0.5,
-    generator: torch.Generator | None = None,
+    generator: Generators = None,
     position_mask: torch.Tensor | None = None,
     x: torch.Tensor | None = None,
 ) -> torch.Tensor:
@@ -55,13 +70,11 @@ def sample_pssm(
     return out
 
 
-def sample_sequences(
-    pssm: torch.Tensor, n_samples: int, generator: torch.Generator | None = None
-) -> torch.Tensor:
+def sample_sequences(pssm: torch.Tensor, n_samples: int, generator: Generators = None) -> torch.Tensor:
     """Hard one-hot samples (K, B, L, A) from a PSSM, no gradient (for evaluation)."""
     with torch.no_grad():
-        k, (b, length, a) = n_samples, pssm.shape
-        flat = pssm.reshape(-1, a).float()
-        idx = torch.multinomial(flat, k, replacement=True, generator=generator)  # (B*L, K)
-        idx = idx.T.reshape(k, b, length)
-        return torch.nn.functional.one_hot(idx, a).to(pssm.dtype)
+        # Gumbel-max: an exact categorical draw that shares the per-example noise machinery.
+        logp = torch.log(pssm.float().clamp_min(1e-30)).unsqueeze(0)
+        noise = -torch.log(-torch.log(_uniform((n_samples, *pssm.shape), pssm.float(), generator)))
+        idx = torch.argmax(logp + noise, dim=-1)
+        return torch.nn.functional.one_hot(idx, pssm.shape[-1]).to(pssm.dtype)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass
 
 import numpy as np
@@ -157,7 +157,7 @@ class PerExampleScrambler:
         position_mask: torch.Tensor | None = None,
         reference: Prediction | None = None,
         init_scores: torch.Tensor | None = None,
-        seed: int = 0,
+        seed: int | Sequence[int] = 0,
         progress: bool = False,
         callback: Callable[[int, dict[str, np.ndarray]], None] | None = None,
     ) -> Explanation:
@@ -178,7 +178,10 @@ class PerExampleScrambler:
         init_scores
             (B, L) starting importance (e.g. from a trained scrambler network).
         seed
-            Seeds the initial logits and every Gumbel draw.
+            Seeds the initial logits and every Gumbel draw. Each example has
+            its own random streams, so an example's result does not depend
+            on the other examples in its batch; a list gives one seed per
+            example.
         progress
             Show a progress bar on stderr.
         callback
@@ -210,14 +213,19 @@ class PerExampleScrambler:
         if reference is None:
             with torch.no_grad():
                 reference = {k: v.detach().float() for k, v in self.predictor(x).items()}
-        cpu_gen = torch.Generator().manual_seed(seed)
+        seeds = [int(seed)] * b if isinstance(seed, int) else [int(s) for s in seed]
+        if len(seeds) != b:
+            raise InvalidParameterError(f"{len(seeds)} seeds for a batch of {b}")
         if init_scores is None:
-            logits0 = torch.randn(b, length, generator=cpu_gen).to(device)
+            logits0 = torch.stack(
+                [torch.randn(length, generator=torch.Generator().manual_seed(s)) for s in seeds]
+            )
+            logits0 = logits0.to(device)
         else:
             logits0 = _inverse_softplus(init_scores.detach().float().to(device))
         params = ScoreParameterisation(logits0, mask).to(device)
         opt = torch.optim.Adam(params.parameters(), lr=st.learning_rate, betas=st.betas)
-        gen = torch.Generator(device=device).manual_seed(seed)
+        gens = [torch.Generator(device=device).manual_seed(s) for s in seeds]
 
         chunk = st.samples if st.max_batch is None else max(1, st.max_batch // b)
         sign = 1.0 if st.mode == "inclusion" else -1.0
@@ -233,7 +241,7 @@ class PerExampleScrambler:
             done = 0
             while done < st.samples:
                 k = min(chunk, st.samples - done)
-                samples = sample_pssm(pssm, k, st.sampling, st.temperature, gen, mask, x)
+                samples = sample_pssm(pssm, k, st.sampling, st.temperature, gens, mask, x)
                 pred = self.predictor(samples.reshape(k * b, length, a))
                 div = self.divergence(_repeat_reference(reference, k), pred).reshape(k, b).sum(0)
                 last = done + k >= st.samples

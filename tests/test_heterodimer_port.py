@@ -43,6 +43,14 @@ def shared(name: str) -> Path:
     return path
 
 
+@pytest.fixture(autouse=True, scope="module")
+def one_thread():
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)  # the RNN's many small ops: one thread is faster and immune to busy neighbours
+    yield
+    torch.set_num_threads(before)
+
+
 @pytest.fixture(scope="module")
 def published() -> HeterodimerPredictor:
     return HeterodimerPredictor(load_keras_h5(shared("ppi_rnn_keras.h5")))

@@ -22,6 +22,7 @@ from protscramble.pairs import (
     explain_per_example,
     explain_with_network,
     parse_exclusions,
+    select_subset,
     split_indices,
     train_pair_scrambler,
 )
@@ -185,7 +186,9 @@ def test_tiny_training_run_and_save_load(kind: str, tmp_path: Path) -> None:
     )  # fmt: skip
     assert len(history.train_loss) == 2 and len(history.val_loss) == 2
     assert all(np.isfinite(history.val_bits))
-    assert scrambler.meta["n_train"] == 18 and len(scrambler.training_pairs) == 18
+    n_train = scrambler.meta["n_train"]
+    assert 0 < n_train < 24 and n_train + scrambler.meta["n_validation"] == 24
+    assert len(scrambler.training_pairs) == n_train
     path = tmp_path / "s.pt"
     scrambler.save(path)
     again = PairScrambler.load(path)
@@ -240,13 +243,24 @@ def test_interrupted_training_resumes_to_the_same_weights(tmp_path: Path) -> Non
         )  # fmt: skip
 
 
+def test_split_is_consistent_across_subsets() -> None:
+    table = toy_table(200)
+    train, val = split_indices(table, 0.2, seed=3)
+    assert len(np.intersect1d(train, val)) == 0 and len(train) + len(val) == 200
+    assert 20 < len(val) < 60
+    sub = np.arange(0, 200, 2)
+    sub_train, sub_val = split_indices(table.subset(sub), 0.2, seed=3)
+    assert np.array_equal(sub[sub_val], np.intersect1d(sub, val))
+    assert not np.array_equal(split_indices(table, 0.2, seed=4)[1], val)
+
+
 def test_training_settings_are_validated() -> None:
     with pytest.raises(InvalidParameterError):
         _settings(mode="both").validate()
     with pytest.raises(InvalidParameterError):
         _settings(samples=0).validate()
     with pytest.raises(InvalidParameterError):
-        split_indices(4, 1.0, 0)
+        split_indices(toy_table(4), 1.0, 0)
     trainer_data = TrainingData(
         torch.zeros(0, 4, 2),
         torch.zeros(0, 4, dtype=torch.bool),
@@ -283,3 +297,18 @@ def test_position_specific_background_per_chain_length() -> None:
     assert PairBackground().for_inputs(x)[0].equal(uniform_background())
     with pytest.raises(InvalidParameterError):
         PairBackground.estimate(table.chains_1, table.chains_2, pseudocount=0.0)
+
+
+def test_select_subset() -> None:
+    table = toy_table(6)  # even rows carry both key residues (label 1, predicted binders)
+    pred = ToyPairPredictor()
+    assert select_subset(pred, table, "all").tolist() == list(range(6))
+    assert select_subset(pred, table, "binders").tolist() == [0, 2, 4]
+    table.labels = np.array([1, 1, 0, 0, 1, 1])
+    assert select_subset(pred, table, "predicted-binders").tolist() == [0, 4]
+    table.labels = None
+    assert select_subset(pred, table, "predicted-binders").tolist() == [0, 2, 4]
+    with pytest.raises(InvalidParameterError, match="interacts"):
+        select_subset(pred, table, "binders")
+    with pytest.raises(InvalidParameterError):
+        select_subset(pred, table, "some")

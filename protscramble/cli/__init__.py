@@ -26,6 +26,9 @@ COMMAND_MODULES = [
     "ddg",
     "compare",
     "heterodimer",
+    "batch",
+    "view",
+    "report",
 ]
 
 

@@ -26,6 +26,8 @@ from ..pairs import (
     DEFAULT_TARGET_BITS,
     OCCLUSION_REFERENCES,
     PAIR_KINDS,
+    SUBSETS,
+    Explainer,
     PairScrambler,
     benchmark_markdown,
     benchmark_pairs,
@@ -35,6 +37,7 @@ from ..pairs import (
     hbnet_example,
     pair_digest,
     parse_exclusions,
+    select_subset,
     train_pair_scrambler,
 )
 from ..predictors.heterodimer import (
@@ -52,7 +55,6 @@ from ..scrambler_network import TrainingSettings
 from .common import add_device_argument, non_negative_float, positive_int, progress_enabled, resolve_device
 
 BASELINE_METHODS = ("random", "saliency", "gradient_x_input", "integrated_gradients", "in_silico_mutagenesis")
-SUBSETS = ("predicted-binders", "binders", "all")
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -161,7 +163,7 @@ def _register_train(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--out", required=True, help="output scrambler file (.pt)")
     p.add_argument("--mode", choices=MODES, default="inclusion")
     p.add_argument(
-        "--epochs", type=positive_int, default=10, help="passes over the training split (default 10)"
+        "--epochs", type=positive_int, default=40, help="passes over the training split (default 40)"
     )
     p.add_argument("--architecture", choices=PAIR_KINDS, default="siamese")
     p.add_argument("--channels", type=positive_int, default=32, help="hidden channels (published 32-48)")
@@ -178,6 +180,12 @@ def _register_train(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--background", choices=("position", "uniform"), default="position")
     p.add_argument("--pseudocount", type=float, default=0.1)
     p.add_argument("--occlusion-reference", choices=OCCLUSION_REFERENCES, default="inverted-label")
+    p.add_argument(
+        "--subset",
+        choices=SUBSETS,
+        help="pairs to train on (default: all for inclusion; predicted-binders for occlusion, because "
+        "destroying a 'does not bind' call would mean creating binding)",
+    )
     p.add_argument("--no-mask-dropout", action="store_true", help="train without multi-scale mask dropout")
     p.add_argument("--checkpoint", help="checkpoint file (default: OUT.ckpt); an existing one is resumed")
     p.add_argument(
@@ -193,6 +201,11 @@ def run_train(args: argparse.Namespace) -> int:
         raise InputFileError(f"--out is a folder: {out}")
     table = read_pairs_tsv(args.pairs)
     predictor = _predictor(args)
+    subset = args.subset or ("all" if args.mode == "inclusion" else "predicted-binders")
+    if subset != "all":
+        table = table.subset(select_subset(predictor, table, subset))
+        if len(table) < 2:
+            raise InvalidParameterError(f"only {len(table)} pair(s) in subset {subset} of {args.pairs}")
     settings = TrainingSettings(
         mode=args.mode,
         target_bits=DEFAULT_TARGET_BITS[args.mode] if args.target_bits is None else args.target_bits,
@@ -219,6 +232,7 @@ def run_train(args: argparse.Namespace) -> int:
         checkpoint_path=checkpoint,
         progress=progress_enabled(args),
     )
+    scrambler.meta["subset"] = subset
     scrambler.save(out)
     checkpoint.unlink(missing_ok=True)  # the finished scrambler supersedes it
     if progress_enabled(args):
@@ -476,24 +490,15 @@ def _select_pairs(
     predictor: HeterodimerPredictor,
     scramblers: list[PairScrambler],
 ) -> tuple[np.ndarray, dict[str, object]]:
-    p = predictor.predict_pairs(table.chains_1, table.chains_2)
-    keep = np.ones(len(table), dtype=bool)
-    if args.subset != "all":
-        if table.labels is not None:
-            keep &= table.labels == 1
-        elif args.subset == "binders":
-            raise InvalidParameterError(f"--subset binders needs an '{'interacts'}' column in {table.source}")
-        if args.subset == "predicted-binders":
-            keep &= p > 0.5
+    idx = select_subset(predictor, table, args.subset)
     held_out = 0
-    if not args.include_training_pairs:
-        seen = set().union(*(s.training_pairs for s in scramblers)) if scramblers else set()
+    if not args.include_training_pairs and scramblers:
+        seen = set().union(*(s.training_pairs for s in scramblers))
         in_train = np.array(
-            [pair_digest(a, b) in seen for a, b in zip(table.chains_1, table.chains_2, strict=True)]
+            [pair_digest(table.chains_1[i], table.chains_2[i]) in seen for i in idx], dtype=bool
         )
-        held_out = int((keep & in_train).sum())
-        keep &= ~in_train
-    idx = np.nonzero(keep)[0]
+        held_out = int(in_train.sum())
+        idx = idx[~in_train]
     if args.max_pairs is not None and len(idx) > args.max_pairs:
         idx = np.sort(np.random.default_rng(args.seed).choice(idx, args.max_pairs, replace=False))
     if len(idx) == 0:
@@ -531,7 +536,7 @@ def run_benchmark(args: argparse.Namespace) -> int:
     def labels_for(xs: torch.Tensor) -> torch.Tensor:
         return explained_labels(predictor, xs)  # the predicted class, for every method alike
 
-    explainers: dict[str, object] = {}
+    explainers: dict[str, Explainer] = {}
     baselines = {
         "random": lambda xs, ms, bs: RandomImportance(seed=args.seed).attribute(xs, position_mask=ms),
         "saliency": lambda xs, ms, bs: GradientSaliency(predictor).attribute(xs, position_mask=ms),
@@ -613,7 +618,14 @@ def run_benchmark(args: argparse.Namespace) -> int:
     return 0
 
 
-def _network_explainer(predictor, scrambler, labels_for, fine_tune_steps=0, seed=0, progress=False):  # noqa: ANN001, ANN202
+def _network_explainer(
+    predictor: HeterodimerPredictor,
+    scrambler: PairScrambler,
+    labels_for: Callable[[torch.Tensor], torch.Tensor],
+    fine_tune_steps: int = 0,
+    seed: int = 0,
+    progress: bool = False,
+) -> Explainer:
     def explain(xs: torch.Tensor, ms: torch.Tensor, bs: torch.Tensor) -> Explanation:
         exp = explain_with_network(predictor, scrambler, xs, ms, labels_for(xs))
         if not fine_tune_steps:
@@ -636,7 +648,14 @@ def _network_explainer(predictor, scrambler, labels_for, fine_tune_steps=0, seed
     return explain
 
 
-def _per_example_explainer(predictor, mode, steps, labels_for, seed, progress):  # noqa: ANN001, ANN202
+def _per_example_explainer(
+    predictor: HeterodimerPredictor,
+    mode: str,
+    steps: int,
+    labels_for: Callable[[torch.Tensor], torch.Tensor],
+    seed: int,
+    progress: bool,
+) -> Explainer:
     def explain(xs: torch.Tensor, ms: torch.Tensor, bs: torch.Tensor) -> Explanation:
         return explain_per_example(
             predictor, xs, ms, bs, mode=mode, steps=steps, labels=labels_for(xs), seed=seed, progress=progress

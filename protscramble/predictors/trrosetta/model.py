@@ -15,10 +15,14 @@ from .features import alignment_features, sequence_features
 from .network import OUTPUTS, TrRosettaNetwork
 from .weights import load_state_dict, parse_models
 
-# Bytes kept per pair per sample for a backward pass through the 61 blocks (fp32):
-# about 7 saved (C=64) activations per block, measured with torch's allocator.
-_TRAIN_BYTES_PER_PAIR = 61 * 7 * 64 * 4
+# Bytes kept per residue pair per sample for a backward pass through the 61 blocks (fp32):
+# about 8 saved (C = 64) activations per block (measured: L = 100, K = 2 peaks at 2.5 GiB). With checkpointing in S segments only the
+# segment inputs plus one segment's internals are alive at once.
+_BLOCKS = 61
+_SAVED_PER_BLOCK = 8
+_TRAIN_BYTES_PER_PAIR = _BLOCKS * _SAVED_PER_BLOCK * 64 * 4
 _INFER_BYTES_PER_PAIR = 8 * 64 * 4
+CHECKPOINT_SEGMENTS = 8
 PRECISIONS = ("fp32", "bf16")
 
 
@@ -60,9 +64,15 @@ def resolve_precision(precision: str, device: torch.device) -> str:
     return precision
 
 
-def estimate_memory(length: int, n_sequences: int, with_grad: bool) -> int:
+def estimate_memory(length: int, n_sequences: int, with_grad: bool, checkpoint_segments: int = 0) -> int:
     """Rough peak bytes for ``n_sequences`` of ``length`` through one model."""
-    per_pair = _TRAIN_BYTES_PER_PAIR if with_grad else _INFER_BYTES_PER_PAIR
+    if not with_grad:
+        per_pair = _INFER_BYTES_PER_PAIR
+    elif checkpoint_segments > 0:
+        seg = -(-_BLOCKS // checkpoint_segments)
+        per_pair = (checkpoint_segments + seg * _SAVED_PER_BLOCK + 48) * 64 * 4
+    else:
+        per_pair = _TRAIN_BYTES_PER_PAIR
     return int(n_sequences * length * length * per_pair + 256 * 2**20)
 
 
@@ -88,6 +98,9 @@ class TrRosetta:
         Folder or archive with the ``.pt`` files (see :mod:`.weights`).
     dropout
         Keep dropout on (p = 0.15) in the residual blocks.
+    checkpoint
+        ``"auto"`` (default): recompute activations in the backward pass only
+        when a single sequence would not fit otherwise; ``True``/``False`` force it.
     precision
         ``"fp32"``, ``"auto"`` (bf16 where fast), or ``"bf16"`` to run the convolutions under bfloat16
         autocast (GPUs and CPUs with bf16 units); the output maps and every
@@ -113,7 +126,11 @@ class TrRosetta:
         dropout: bool = False,
         networks: list[TrRosettaNetwork] | None = None,
         precision: str = "fp32",
+        checkpoint: bool | str = "auto",
     ) -> None:
+        if checkpoint not in (True, False, "auto"):
+            raise InvalidParameterError(f"checkpoint must be True, False or 'auto', got {checkpoint!r}")
+        self.checkpoint = checkpoint
         self.models = parse_models(models if not isinstance(models, list) else tuple(models))
         self.device = torch.device(device)
         self.precision = resolve_precision(precision, self.device)
@@ -171,18 +188,27 @@ class TrRosetta:
         f1d = sequence_features(x, self._profile)
         total: dict[str, torch.Tensor] | None = None
         autocast = torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.precision == "bf16")
+        segments = self.checkpoint_segments(x.shape[1])
         for k, net in enumerate(self.networks):
             with autocast:
-                out = net(f1d, self._pair_term(k, net, x.shape[1]))
+                out = net(f1d, self._pair_term(k, net, x.shape[1]), segments)
             total = out if total is None else {n: total[n] + out[n] for n in OUTPUTS}
         assert total is not None
         if len(self.networks) > 1:
             total = {n: v / len(self.networks) for n, v in total.items()}
         return total
 
+    def checkpoint_segments(self, length: int, safety: float = 0.7) -> int:
+        """Checkpoint segments to use for ``length`` (0 = keep every activation)."""
+        if self.checkpoint == "auto":
+            fits = estimate_memory(length, 1, True) <= available_memory(self.device) * safety
+            return 0 if fits else CHECKPOINT_SEGMENTS
+        return CHECKPOINT_SEGMENTS if self.checkpoint else 0
+
     def check_fits(self, length: int, n_sequences: int, with_grad: bool) -> None:
         """Raise :class:`DeviceMemoryError` if even one sequence cannot fit."""
-        need = estimate_memory(length, 1 if with_grad else n_sequences, with_grad)
+        segments = self.checkpoint_segments(length) if with_grad else 0
+        need = estimate_memory(length, 1 if with_grad else n_sequences, with_grad, segments)
         free = available_memory(self.device)
         if need > free:
             raise DeviceMemoryError(
@@ -193,7 +219,8 @@ class TrRosetta:
     def max_batch(self, length: int, safety: float = 0.7) -> int:
         """How many sequences of ``length`` fit through forward + backward at once."""
         free = available_memory(self.device) * safety
-        return max(1, int(free // estimate_memory(length, 1, True)))
+        per_sequence = estimate_memory(length, 1, True, self.checkpoint_segments(length, safety))
+        return max(1, int(free // per_sequence)) // len(self.networks) or 1
 
     @torch.no_grad()
     def predict(self, x: torch.Tensor, batch_size: int = 8) -> dict[str, np.ndarray]:

@@ -16,6 +16,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 from torch import nn
+from torch.utils.checkpoint import checkpoint
 
 N_1D = 42  # 20 sequence + 21 profile + 1 entropy
 N_2D = 442  # 21 x 21 couplings + 1 APC contact score
@@ -93,8 +94,20 @@ class TrRosettaNetwork(nn.Module):
         norm = self.first_block[1]
         return F.elu(F.instance_norm(h, weight=norm.weight, bias=norm.bias, eps=_EPS))
 
-    def trunk(self, h: torch.Tensor) -> torch.Tensor:
-        for block in self.layers:
+    def trunk(self, h: torch.Tensor, checkpoint_segments: int = 0) -> torch.Tensor:
+        """The residual blocks; with ``checkpoint_segments`` > 0 and gradients on, activations
+        inside each segment are recomputed in the backward pass instead of kept (less memory,
+        about one extra forward of compute)."""
+        n = len(self.layers)
+        if checkpoint_segments <= 0 or not torch.is_grad_enabled():
+            return self._blocks(h, 0, n)
+        size = -(-n // checkpoint_segments)
+        for start in range(0, n, size):
+            h = checkpoint(self._blocks, h, start, min(n, start + size), use_reentrant=False)
+        return h
+
+    def _blocks(self, h: torch.Tensor, start: int, stop: int) -> torch.Tensor:
+        for block in self.layers[start:stop]:
             conv1, norm1, _, _, conv2, norm2 = block
             y = F.instance_norm(conv1(h), weight=norm1.weight, bias=norm1.bias, eps=_EPS)
             y = F.elu(y)
@@ -116,5 +129,7 @@ class TrRosettaNetwork(nn.Module):
         # Internal layout is (N, C, j, i): the published weights were converted for it.
         return {k: torch.softmax(out[k].float(), dim=1).permute(0, 3, 2, 1) for k in OUTPUTS}
 
-    def forward(self, f1d: torch.Tensor, pair_term: torch.Tensor) -> dict[str, torch.Tensor]:
-        return self.heads(self.trunk(self.embed(f1d, pair_term)))
+    def forward(
+        self, f1d: torch.Tensor, pair_term: torch.Tensor, checkpoint_segments: int = 0
+    ) -> dict[str, torch.Tensor]:
+        return self.heads(self.trunk(self.embed(f1d, pair_term), checkpoint_segments))

@@ -1,0 +1,79 @@
+"""The fast paths (bf16 autocast, activation checkpointing, sample chunking) against fp32."""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+from scipy.stats import spearmanr
+
+from protscramble.alphabet import one_hot
+from protscramble.backgrounds import native_background
+from protscramble.predictors.trrosetta import TrRosetta, estimate_memory
+from protscramble.scrambler import PerExampleScrambler
+
+SEQ = "QQYTAKIKGRTFRNEKELRDFIEKFKGR"
+
+
+def _importance(predictor, seed, steps=60):
+    x = one_hot(SEQ)[None]
+    bg = torch.tensor(native_background(len(SEQ)), dtype=torch.float32)
+    sc = PerExampleScrambler(predictor, steps=steps, samples=2, learning_rate=0.05)
+    return sc.attribute(x, bg, seed=seed).importance[0]
+
+
+def test_bf16_importance_agrees_with_fp32_at_least_as_well_as_seeds_do(trrosetta_xaa):
+    fast = trrosetta_xaa.with_msa(None)
+    fast.precision = "bf16"
+    fp32_a, fp32_b = _importance(trrosetta_xaa, 0), _importance(trrosetta_xaa, 1)
+    bf16_a = _importance(fast, 0)
+    seed_agreement = spearmanr(fp32_a, fp32_b).statistic
+    precision_agreement = spearmanr(fp32_a, bf16_a).statistic
+    assert precision_agreement >= seed_agreement, (precision_agreement, seed_agreement)
+
+
+def test_bf16_outputs_are_float32_probabilities(trrosetta_xaa):
+    fast = trrosetta_xaa.with_msa(None)
+    fast.precision = "bf16"
+    x = one_hot(SEQ)[None]
+    with torch.no_grad():
+        a, b = trrosetta_xaa(x), fast(x)
+    for k in a:
+        assert b[k].dtype == torch.float32
+        assert torch.allclose(b[k].sum(-1), torch.ones_like(b[k][..., 0]), atol=1e-4)
+        assert (a[k] - b[k]).abs().max() < 0.1
+
+
+def test_checkpointing_gives_identical_gradients(trrosetta_xaa):
+    ck = trrosetta_xaa.with_msa(None)
+    ck.checkpoint = True
+    assert ck.checkpoint_segments(30) > 0 and trrosetta_xaa.checkpoint_segments(30) == 0
+    x = torch.softmax(torch.randn(2, 30, 20, generator=torch.Generator().manual_seed(0)), -1).requires_grad_()
+    grads = []
+    for pred in (trrosetta_xaa, ck):
+        out = pred(x)
+        (g,) = torch.autograd.grad(sum(v.log().sum() for v in out.values()), x)
+        grads.append(g)
+    assert torch.allclose(grads[0], grads[1], rtol=1e-5, atol=1e-3)
+    assert estimate_memory(300, 1, True, 8) < estimate_memory(300, 1, True) / 3
+
+
+def test_auto_checkpointing_and_batch_size_follow_free_memory(monkeypatch):
+    import protscramble.predictors.trrosetta.model as model
+
+    tr = TrRosetta("xaa", precision="fp32")
+    monkeypatch.setattr(model, "available_memory", lambda device: 24 * 2**30)
+    assert tr.checkpoint_segments(100) == 0
+    assert tr.checkpoint_segments(300) > 0  # L = 300 needs ~50 GiB without checkpointing
+    tr.check_fits(300, 1, with_grad=True)  # but fits with it
+    big, small = tr.max_batch(64), tr.max_batch(150)
+    assert big > small >= 1
+    monkeypatch.setattr(model, "available_memory", lambda device: 4 * 2**30)
+    assert tr.max_batch(150) < small
+
+
+def test_chunked_samples_match_one_call(trrosetta_xaa):
+    x = one_hot(SEQ[:16])[None]
+    bg = torch.tensor(native_background(16), dtype=torch.float32)
+    one = PerExampleScrambler(trrosetta_xaa, steps=3, samples=4).attribute(x, bg, seed=2)
+    chunked = PerExampleScrambler(trrosetta_xaa, steps=3, samples=4, max_batch=1).attribute(x, bg, seed=2)
+    assert np.allclose(one.importance, chunked.importance, atol=1e-4)
