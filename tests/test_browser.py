@@ -24,7 +24,12 @@ VIEWER = (860, 520)
 
 
 def chromium() -> str:
-    for name in (os.environ.get("PROTSCRAMBLE_CHROMIUM"), "chromium", "/usr/bin/chromium", "chromium-browser"):
+    for name in (
+        os.environ.get("PROTSCRAMBLE_CHROMIUM"),
+        "chromium",
+        "/usr/bin/chromium",
+        "chromium-browser",
+    ):
         if name and (path := shutil.which(name)):
             return path
     pytest.skip("headless Chromium is not installed (Debian package 'chromium'; .ci/run installs it)")

@@ -61,14 +61,15 @@ def test_auto_checkpointing_and_batch_size_follow_free_memory(monkeypatch):
     import protscramble.predictors.trrosetta.model as model
 
     tr = TrRosetta("xaa", precision="fp32")
-    monkeypatch.setattr(model, "available_memory", lambda device: 24 * 2**30)
+    monkeypatch.setattr(model, "available_memory", lambda device: 12 * 2**30)
     assert tr.checkpoint_segments(100) == 0
-    assert tr.checkpoint_segments(300) > 0  # L = 300 needs ~50 GiB without checkpointing
+    assert tr.checkpoint_segments(300) > 0  # L = 300 needs ~11 GiB per sample without checkpointing
     tr.check_fits(300, 1, with_grad=True)  # but fits with it
     big, small = tr.max_batch(64), tr.max_batch(150)
     assert big > small >= 1
-    monkeypatch.setattr(model, "available_memory", lambda device: 4 * 2**30)
-    assert tr.max_batch(150) < small
+    monkeypatch.setattr(model, "available_memory", lambda device: 3 * 2**30)
+    assert tr.max_batch(64) < big
+    assert tr.checkpoint_segments(150) > 0  # L = 150 on a small machine: recompute rather than fail
 
 
 def test_chunked_samples_match_one_call(trrosetta_xaa):

@@ -170,8 +170,8 @@ def test_hover_labels_run_in_javascript(tmp_path):
     )
     hover = next(a for m, a in view.calls if m == "setHoverable")
     script = tmp_path / "hover.js"
-    first = laid_first = view.residues[0].residue
-    assert laid_first.chain == "A"
+    first = view.residues[0].residue
+    assert first.chain == "A"
     script.write_text(
         f"const over = eval('(' + {json.dumps(hover[2])} + ')');\n"
         f"const out = eval('(' + {json.dumps(hover[3])} + ')');\n"

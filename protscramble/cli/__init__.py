@@ -26,6 +26,7 @@ COMMAND_MODULES = [
     "ddg",
     "compare",
     "heterodimer",
+    "benchmark",
     "batch",
     "view",
     "report",

@@ -551,7 +551,8 @@ def run_benchmark(args: argparse.Namespace) -> int:
     for m in methods:
         explainers[m] = baselines[m]
     for k, sc in enumerate(scramblers):
-        name = f"scrambler_network_{sc.mode}" + (f"_{k + 1}" if len(scramblers) > 1 else "")
+        same_mode = [s for s in scramblers if s.mode == sc.mode]
+        name = f"scrambler_network_{sc.mode}" + (f"_{k + 1}" if len(same_mode) > 1 else "")
         explainers[name] = _network_explainer(predictor, sc, labels_for)
         if args.fine_tune_steps:
             explainers[name.replace("network", "fine_tuned")] = _network_explainer(

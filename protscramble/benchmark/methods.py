@@ -1,0 +1,108 @@
+"""Attribution methods compared by the benchmark, behind one signature.
+
+Every method maps a :class:`MethodInput` to an importance vector (L,)
+(higher = more important). Choices:
+
+* gradient methods (Captum, via :mod:`protscramble.baselines`) differentiate
+  the log-likelihood of the original prediction's most probable bin of every
+  pair and map (the default baseline objective; the KL to the reference has
+  zero gradient at the original input); saliency takes the largest
+  |gradient| over letters, gradient x input and integrated gradients the
+  |sum over letters|; integrated gradients integrate from the background PSSM;
+* in-silico mutagenesis scores all 19 substitutions of a position by the
+  forward KL of the four predicted maps and averages them (``ism``) — the
+  mean is the expected effect of a random substitution, comparable to
+  resampling from a background;
+* the scramblers are the per-example scramblers at the protein's published
+  background and target bits, inclusion and occlusion.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import torch
+
+from ..baselines import (
+    GradientSaliency,
+    GradientXInput,
+    InSilicoMutagenesis,
+    IntegratedGradients,
+    RandomImportance,
+)
+from ..explanation import Explanation
+from ..predictors.base import Predictor
+from ..scrambler import PerExampleScrambler
+from .protocols import Protocol
+
+
+@dataclass
+class MethodInput:
+    """What a method sees: one protein (batch of 1) and the run's settings."""
+
+    predictor: Predictor
+    x: torch.Tensor  # (1, L, A) one-hot
+    background: torch.Tensor  # (L, A)
+    reference: Mapping[str, torch.Tensor]
+    protocol: Protocol
+    target_bits: float
+    steps: int
+    extras: dict[str, Any] = field(default_factory=dict)
+
+
+def _scrambler(mode: str) -> Callable[[MethodInput], Explanation]:
+    def run(m: MethodInput) -> Explanation:
+        scr = PerExampleScrambler(
+            m.predictor,
+            mode=mode,
+            target_bits=m.target_bits,
+            steps=m.steps,
+            samples=m.protocol.samples,
+            learning_rate=m.protocol.learning_rate,
+        )
+        return scr.attribute(m.x, m.background, reference=m.reference, seed=m.protocol.seed)
+
+    return run
+
+
+def _saliency(m: MethodInput) -> Explanation:
+    return GradientSaliency(m.predictor).attribute(m.x, reference=m.reference, max_batch=8)
+
+
+def _gxi(m: MethodInput) -> Explanation:
+    return GradientXInput(m.predictor).attribute(m.x, reference=m.reference, max_batch=8)
+
+
+def _ig(m: MethodInput) -> Explanation:
+    ig = IntegratedGradients(m.predictor, n_steps=m.protocol.ig_steps)
+    return ig.attribute(m.x, background=m.background, reference=m.reference, max_batch=8)
+
+
+def _ism(m: MethodInput) -> Explanation:
+    return InSilicoMutagenesis(m.predictor, reduction="mean").attribute(
+        m.x, reference=m.reference, max_batch=16
+    )
+
+
+def _random(m: MethodInput) -> Explanation:
+    return RandomImportance(seed=m.protocol.seed).attribute(m.x)
+
+
+#: Method name -> function; the order is the tables' order.
+METHODS: dict[str, Callable[[MethodInput], Explanation]] = {
+    "scrambler_inclusion": _scrambler("inclusion"),
+    "scrambler_occlusion": _scrambler("occlusion"),
+    "saliency": _saliency,
+    "gradient_x_input": _gxi,
+    "integrated_gradients": _ig,
+    "ism": _ism,
+    "random": _random,
+}
+
+
+def importance_of(exp: Explanation) -> np.ndarray:
+    """The (L,) importance of a batch-of-one explanation."""
+    return np.asarray(exp.importance, dtype=np.float64)[0]

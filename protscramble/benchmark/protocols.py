@@ -1,0 +1,76 @@
+"""Benchmark protocols: the published settings (GPU) and a quick CPU variant."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, replace
+from typing import Any
+
+from ..errors import InvalidParameterError
+
+
+@dataclass(frozen=True)
+class Protocol:
+    """Every setting that shapes a benchmark number (recorded with each result).
+
+    ``steps`` of ``None`` means the protein's published number of optimiser
+    updates (500 for the hallucinated designs, 250 otherwise).
+    """
+
+    name: str
+    steps: int | None = None
+    samples: int = 8
+    learning_rate: float = 0.01
+    eval_samples: int = 128
+    faithfulness_samples: int = 128
+    fractions: tuple[float, ...] = (0.1, 0.2, 0.3, 0.4, 0.5)
+    ig_steps: int = 50
+    precision: str = "fp32"
+    n_permutations: int = 10_000
+    top_k: int = 10
+    seed: int = 0
+
+    def steps_for(self, published_steps: int) -> int:
+        """Optimiser updates for a protein whose published run used ``published_steps``."""
+        return published_steps if self.steps is None else self.steps
+
+    def as_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["fractions"] = list(self.fractions)
+        return d
+
+    def with_overrides(self, **overrides: Any) -> Protocol:
+        """A copy with the non-``None`` overrides applied (validated)."""
+        p = replace(self, **{k: v for k, v in overrides.items() if v is not None})
+        p.validate()
+        return p
+
+    def validate(self) -> None:
+        for key in ("samples", "eval_samples", "faithfulness_samples", "ig_steps", "n_permutations", "top_k"):
+            if getattr(self, key) < 1:
+                raise InvalidParameterError(f"{key.replace('_', ' ')} must be at least 1")
+        if self.steps is not None and self.steps < 1:
+            raise InvalidParameterError(f"steps must be at least 1, got {self.steps}")
+        if not self.learning_rate > 0:
+            raise InvalidParameterError(f"learning rate must be > 0, got {self.learning_rate}")
+        if not self.fractions or any(not 0 < f <= 1 for f in self.fractions):
+            raise InvalidParameterError(f"fractions must be in (0, 1], got {list(self.fractions)}")
+        if list(self.fractions) != sorted(set(self.fractions)):
+            raise InvalidParameterError("fractions must be increasing and distinct")
+
+
+#: ``published``: Linder et al. 2022 settings (fp32, 128 samples); meant for a GPU.
+#: ``quick``: fewer, larger optimiser steps and fewer samples; CPU-sized.
+PROTOCOLS: dict[str, Protocol] = {
+    "published": Protocol("published"),
+    "quick": Protocol(
+        "quick",
+        steps=100,
+        samples=4,
+        learning_rate=0.05,
+        eval_samples=32,
+        faithfulness_samples=32,
+        ig_steps=16,
+        precision="auto",
+        n_permutations=2_000,
+    ),
+}

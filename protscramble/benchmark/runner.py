@@ -1,0 +1,266 @@
+"""Run the benchmark protein by protein; finished proteins are skipped on resume."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+import platform
+import time
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from ..alphabet import one_hot
+from ..backgrounds import make_background
+from ..errors import InvalidParameterError
+from ..evaluation import sampled_divergence
+from ..explain import safe_name, versions
+from ..io import atomic_output_dir, atomic_write_text
+from ..objectives import prediction_kl
+from ..predictors.base import Predictor
+from .methods import METHODS, MethodInput, importance_of
+from .metrics import auc_rows, faithfulness_rows, structure_rows
+from .proteins import BenchmarkProtein
+from .protocols import Protocol
+
+DONE = "done.json"
+
+
+def write_tsv(path: Path, rows: Sequence[Mapping[str, Any]], columns: Sequence[str]) -> None:
+    """Atomically write ``rows`` (dicts) as a TSV with ``columns``; floats with 6 significant digits."""
+    buf = io.StringIO()
+    w = csv.writer(buf, delimiter="\t", lineterminator="\n")
+    w.writerow(columns)
+    for r in rows:
+        w.writerow(
+            ["" if r.get(c) is None else f"{r[c]:.6g}" if isinstance(r[c], float) else r[c] for c in columns]
+        )
+    atomic_write_text(path, buf.getvalue())
+
+
+def read_tsv(path: Path) -> list[dict[str, Any]]:
+    """Rows of a TSV written by :func:`write_tsv` (numbers parsed back)."""
+
+    def parse(v: str) -> Any:
+        if v == "":
+            return None
+        try:
+            return float(v)
+        except ValueError:
+            return v
+
+    with open(path, newline="") as fh:
+        return [{k: parse(v) for k, v in row.items()} for row in csv.DictReader(fh, delimiter="\t")]
+
+
+FAITHFULNESS_COLUMNS = ("protein", "method", "mode", "fraction", "kl")
+AUC_COLUMNS = ("protein", "method", "mode", "auc")
+EVAL_COLUMNS = (
+    "protein",
+    "method",
+    "background",
+    "pseudocount",
+    "target_bits",
+    "steps",
+    "eval_kl_mean",
+    "eval_kl_median",
+)
+STRUCTURE_COLUMNS = ("protein", "method", "metric", "value", "p_value")
+TIMING_COLUMNS = ("protein", "method", "seconds")
+
+
+def device_name(device: torch.device) -> str:
+    """Human-readable name of the device a run used."""
+    if device.type == "cuda":
+        return torch.cuda.get_device_name(device)
+    return f"CPU ({platform.processor() or platform.machine()}, {os.cpu_count()} cores)"
+
+
+def protein_settings(p: BenchmarkProtein, protocol: Protocol, models: str) -> dict[str, Any]:
+    """Everything that determines a protein's results (compared on resume)."""
+    return {
+        "protein": p.name,
+        "sequence": p.sequence,
+        "msa_features": p.msa_features,
+        "background": p.background,
+        "pseudocount": p.pseudocount,
+        "target_bits": p.target_bits,
+        "steps": protocol.steps_for(p.published_steps),
+        "structure": None if p.structure is None else str(p.structure),
+        "models": models,
+        "protocol": protocol.as_dict(),
+    }
+
+
+def _finished(pdir: Path, settings: Mapping[str, Any], methods: Sequence[str]) -> bool:
+    try:
+        done = json.loads((pdir / DONE).read_text())
+    except (OSError, ValueError):
+        return False
+    return done.get("settings") == json.loads(json.dumps(settings)) and set(methods) <= set(
+        done.get("methods", [])
+    )
+
+
+def _run_protein(
+    p: BenchmarkProtein,
+    predictor: Predictor,
+    methods: Sequence[str],
+    protocol: Protocol,
+    settings: Mapping[str, Any],
+    pdir: Path,
+    log: Callable[[str], None],
+) -> None:
+    t_start = time.perf_counter()
+    dev = torch.device(getattr(predictor, "device", "cpu"))
+    with_msa = getattr(predictor, "with_msa", None)
+    pred = with_msa(p.msa if p.msa_features else None) if with_msa else predictor
+    x = one_hot(p.sequence).unsqueeze(0).to(dev)
+    bg = torch.tensor(
+        make_background(p.background, p.length, p.msa, p.pseudocount), dtype=torch.float32, device=dev
+    )
+    with torch.no_grad():
+        reference = {k: v.detach().float() for k, v in pred(x).items()}
+    steps = protocol.steps_for(p.published_steps)
+    importances: dict[str, np.ndarray] = {}
+    timing, evals = [], []
+    for m in methods:
+        t0 = time.perf_counter()
+        exp = METHODS[m](MethodInput(pred, x, bg, reference, protocol, p.target_bits, steps))
+        importances[m] = importance_of(exp)
+        if m.startswith("scrambler") and exp.pssm is not None:
+            kl = sampled_divergence(
+                pred, reference, torch.as_tensor(exp.pssm, device=dev), protocol.eval_samples,
+                seed=protocol.seed + 1, divergence=prediction_kl,
+            )[0]  # fmt: skip
+            evals.append({
+                "protein": p.name, "method": m, "background": p.background, "pseudocount": p.pseudocount,
+                "target_bits": p.target_bits, "steps": steps,
+                "eval_kl_mean": float(np.mean(kl)), "eval_kl_median": float(np.median(kl)),
+            })  # fmt: skip
+        timing.append({"protein": p.name, "method": m, "seconds": time.perf_counter() - t0})
+        log(f"{p.name}: {m} done in {timing[-1]['seconds']:.0f} s")
+    t0 = time.perf_counter()
+    faith = faithfulness_rows(
+        pred, x, importances, bg, reference, protocol.fractions, protocol.faithfulness_samples, protocol.seed
+    )
+    timing.append(
+        {"protein": p.name, "method": "faithfulness_evaluation", "seconds": time.perf_counter() - t0}
+    )
+    for r in faith:
+        r["protein"] = p.name
+    aucs = [{"protein": p.name, **r} for r in auc_rows(faith)]
+    struct: list[dict[str, Any]] = []
+    notes: list[str] = []
+    if p.structure is not None:
+        struct, notes = structure_rows(
+            importances,
+            p.sequence,
+            str(p.structure),
+            p.chain,
+            protocol.top_k,
+            protocol.n_permutations,
+            protocol.seed,
+        )
+        struct = [{"protein": p.name, **r} for r in struct]
+    with atomic_output_dir(pdir) as tmp:
+        cols = ["position", "residue", *methods]
+        rows = [
+            {"position": i + 1, "residue": aa, **{m: float(importances[m][i]) for m in methods}}
+            for i, aa in enumerate(p.sequence)
+        ]
+        write_tsv(tmp / "importance.tsv", rows, cols)
+        write_tsv(tmp / "faithfulness.tsv", faith, FAITHFULNESS_COLUMNS)
+        write_tsv(tmp / "auc.tsv", aucs, AUC_COLUMNS)
+        write_tsv(tmp / "eval_kl.tsv", evals, EVAL_COLUMNS)
+        write_tsv(tmp / "structure.tsv", struct, STRUCTURE_COLUMNS)
+        write_tsv(tmp / "timing.tsv", timing, TIMING_COLUMNS)
+        done = {
+            "settings": settings,
+            "methods": list(methods),
+            "device": device_name(dev),
+            "wall_seconds": time.perf_counter() - t_start,
+            "notes": notes,
+            "versions": versions(),
+        }
+        atomic_write_text(tmp / DONE, json.dumps(done, indent=2, default=str) + "\n")
+
+
+def run_benchmark(
+    proteins: Sequence[BenchmarkProtein],
+    methods: Sequence[str],
+    protocol: Protocol,
+    out_dir: str | os.PathLike,
+    *,
+    predictor: Predictor | None = None,
+    models: str = "xaa",
+    device: str | torch.device = "cpu",
+    resume: bool = True,
+    figures: bool = True,
+    published: str | os.PathLike | None = None,
+    log: Callable[[str], None] = lambda _: None,
+) -> Path:
+    """Benchmark ``methods`` on ``proteins``; write per-protein results and the summary under ``out_dir``.
+
+    Parameters
+    ----------
+    proteins
+        From :func:`~protscramble.benchmark.resolve_proteins`.
+    methods
+        Names from :data:`~protscramble.benchmark.METHODS`.
+    protocol
+        Settings (:data:`~protscramble.benchmark.PROTOCOLS`).
+    predictor
+        Predictor to explain; default trRosetta ``models`` on ``device`` at the protocol's precision.
+    resume
+        Skip proteins whose ``proteins/NAME/done.json`` records the same settings and methods.
+    published
+        ``published_results.tsv`` to set our evaluation KL next to (optional).
+
+    Returns
+    -------
+    Path
+        ``out_dir``, holding ``faithfulness.tsv``, ``auc.tsv``, ``eval_kl.tsv``,
+        ``published_comparison.tsv``, ``structure.tsv``, ``summary.md``, figures
+        and ``proteins/NAME/`` for each protein.
+    """
+    from .summary import write_summary
+
+    if not proteins:
+        raise InvalidParameterError("no protein to benchmark")
+    unknown = [m for m in methods if m not in METHODS]
+    if unknown or not methods:
+        raise InvalidParameterError(
+            f"unknown method(s) {', '.join(unknown) or '(none)'}; choose from {', '.join(METHODS)}"
+        )
+    names = [safe_name(p.name) for p in proteins]
+    if len(set(names)) != len(names):
+        raise InvalidParameterError("protein names must be distinct")
+    protocol.validate()
+    out = Path(out_dir)
+    (out / "proteins").mkdir(parents=True, exist_ok=True)
+    for p, name in zip(proteins, names, strict=True):
+        pdir = out / "proteins" / name
+        settings = protein_settings(p, protocol, models)
+        if resume and _finished(pdir, settings, methods):
+            log(f"{p.name}: already done, skipped")
+            continue
+        if predictor is None:
+            from ..predictors.trrosetta import TrRosetta
+
+            predictor = TrRosetta(models, device=torch.device(device), precision=protocol.precision)
+        _run_protein(p, predictor, methods, protocol, settings, pdir, log)
+    write_summary(
+        out,
+        [out / "proteins" / n for n in names],
+        list(methods),
+        protocol,
+        figures=figures,
+        published=published,
+    )
+    return out

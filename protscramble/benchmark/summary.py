@@ -1,0 +1,203 @@
+"""Aggregate per-protein results into tables, a markdown summary and figures."""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from ..io import atomic_write_text
+from .protocols import Protocol
+from .runner import (
+    AUC_COLUMNS,
+    EVAL_COLUMNS,
+    FAITHFULNESS_COLUMNS,
+    STRUCTURE_COLUMNS,
+    TIMING_COLUMNS,
+    read_tsv,
+    write_tsv,
+)
+
+PUBLISHED_COLUMNS = (
+    "protein", "background", "target_bits", "published_steps", "published_eval_kl_mean",
+    "published_eval_kl_median", "our_steps", "our_eval_kl_mean", "our_eval_kl_median", "at_or_below",
+)  # fmt: skip
+
+
+def _published_background(label: str) -> tuple[str, float | None]:
+    if label.startswith("native"):
+        return "native", None
+    if label.startswith("msa_frequencies_pseudocount_"):
+        return "msa", float(label.rsplit("_", 1)[1])
+    return label, None
+
+
+def published_comparison(
+    published: str | os.PathLike, evals: Sequence[dict[str, Any]]
+) -> list[dict[str, Any]]:
+    """Every row of ``published_results.tsv`` with our scrambler-inclusion evaluation KL at the same settings."""
+    ours = {
+        (e["protein"], e["background"], float(e["target_bits"])): e
+        for e in evals
+        if e["method"] == "scrambler_inclusion"
+    }
+    rows = []
+    for r in read_tsv(Path(published)):
+        bg, pc = _published_background(str(r["background"]))
+        e = ours.get((r["protein"], bg, float(r["target_bits"])))
+        if e is not None and pc is not None and float(e["pseudocount"]) != pc:
+            e = None
+        rows.append({
+            "protein": r["protein"], "background": r["background"], "target_bits": float(r["target_bits"]),
+            "published_steps": int(r["optimizer_updates"]),
+            "published_eval_kl_mean": r["eval_kl_mean"], "published_eval_kl_median": r["eval_kl_median"],
+            "our_steps": None if e is None else int(e["steps"]),
+            "our_eval_kl_mean": None if e is None else e["eval_kl_mean"],
+            "our_eval_kl_median": None if e is None else e["eval_kl_median"],
+            "at_or_below": "" if e is None else ("yes" if e["eval_kl_mean"] <= r["eval_kl_mean"] else "no"),
+        })  # fmt: skip
+    return rows
+
+
+def _fmt(v: Any) -> str:
+    if v is None:
+        return "–"
+    return f"{v:.3f}" if isinstance(v, float) else str(v)
+
+
+def _markdown_table(rows: Sequence[dict[str, Any]], columns: Sequence[str]) -> str:
+    lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
+    lines += ["| " + " | ".join(_fmt(r.get(c)) for c in columns) + " |" for r in rows]
+    return "\n".join(lines)
+
+
+def _auc_table(
+    aucs: Sequence[dict[str, Any]], methods: Sequence[str]
+) -> tuple[list[dict[str, Any]], list[str]]:
+    """Wide table: one row per protein, inclusion and occlusion AUC per method; best marked."""
+    proteins = list(dict.fromkeys(a["protein"] for a in aucs))
+    rows, checks = [], []
+    for prot in proteins:
+        vals = {(a["method"], a["mode"]): a["auc"] for a in aucs if a["protein"] == prot}
+        row: dict[str, Any] = {"protein": prot}
+        for mode in ("inclusion", "occlusion"):
+            for m in methods:
+                row[f"{m} {mode[:3]}"] = vals.get((m, mode))
+            per = {m: vals[(m, mode)] for m in methods if (m, mode) in vals}
+            target = "scrambler_inclusion" if mode == "inclusion" else "scrambler_occlusion"
+            if target in per and len(per) > 1:
+                best = min(per, key=per.get) if mode == "inclusion" else max(per, key=per.get)
+                checks.append(
+                    f"{prot} {mode}: best {best} ({'aim met' if best == target else 'aim NOT met'})"
+                )
+        rows.append(row)
+    return rows, checks
+
+
+def _figures(out: Path, faith: Sequence[dict[str, Any]]) -> list[str]:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    names = []
+    for prot in dict.fromkeys(r["protein"] for r in faith):
+        fig, axes = plt.subplots(1, 2, figsize=(9, 3.5), constrained_layout=True)
+        for ax, mode in zip(axes, ("inclusion", "occlusion"), strict=True):
+            rows = [r for r in faith if r["protein"] == prot and r["mode"] == mode]
+            for m in dict.fromkeys(r["method"] for r in rows):
+                pts = sorted((r["fraction"], r["kl"]) for r in rows if r["method"] == m)
+                ax.plot([100 * f for f, _ in pts], [k for _, k in pts], marker="o", label=m)
+            ax.set_title(f"{prot} — {mode} ({'lower' if mode == 'inclusion' else 'higher'} is better)")
+            ax.set_xlabel("top X% positions " + ("kept" if mode == "inclusion" else "resampled"))
+            ax.set_ylabel("KL (nats)")
+        axes[1].legend(fontsize=7)
+        name = f"faithfulness_{prot}.png"
+        fig.savefig(out / name, dpi=110)
+        plt.close(fig)
+        names.append(name)
+    return names
+
+
+def write_summary(
+    out: Path,
+    protein_dirs: Sequence[Path],
+    methods: Sequence[str],
+    protocol: Protocol,
+    *,
+    figures: bool = True,
+    published: str | os.PathLike | None = None,
+) -> Path:
+    """Combine the finished proteins' TSVs (requested methods only) and write ``summary.md``."""
+    tables: dict[str, list[dict[str, Any]]] = {
+        k: [] for k in ("faithfulness", "auc", "eval_kl", "structure", "timing")
+    }
+    runs = []
+    for pdir in protein_dirs:
+        if not (pdir / "done.json").exists():
+            continue
+        done = json.loads((pdir / "done.json").read_text())
+        runs.append({"protein": done["settings"]["protein"], "device": done["device"],
+                     "wall_seconds": done["wall_seconds"], "steps": done["settings"]["steps"]})  # fmt: skip
+        for key in tables:
+            tables[key] += [
+                r for r in read_tsv(pdir / f"{key}.tsv") if r["method"] in methods or key == "timing"
+            ]
+    write_tsv(out / "faithfulness.tsv", tables["faithfulness"], FAITHFULNESS_COLUMNS)
+    write_tsv(out / "auc.tsv", tables["auc"], AUC_COLUMNS)
+    write_tsv(out / "eval_kl.tsv", tables["eval_kl"], EVAL_COLUMNS)
+    write_tsv(out / "structure.tsv", tables["structure"], STRUCTURE_COLUMNS)
+    write_tsv(out / "timing.tsv", tables["timing"], TIMING_COLUMNS)
+    comp = (
+        published_comparison(published, tables["eval_kl"]) if published and Path(published).exists() else []
+    )
+    if comp:
+        write_tsv(out / "published_comparison.tsv", comp, PUBLISHED_COLUMNS)
+    auc_rows, checks = _auc_table(tables["auc"], methods)
+    md = [
+        f"# trRosetta explanation benchmark — {protocol.name} protocol",
+        "",
+        "Settings: " + ", ".join(f"{k}={v}" for k, v in protocol.as_dict().items()),
+        "",
+        "## Runs",
+        "",
+        _markdown_table(runs, ("protein", "device", "steps", "wall_seconds")),
+        "",
+        "## Area under the faithfulness curves (KL x fraction, X = "
+        + ", ".join(f"{100 * f:g}%" for f in protocol.fractions)
+        + "): inclusion lower is better, occlusion higher is better",
+        "",
+        _markdown_table(
+            auc_rows, ["protein"] + [c for c in (auc_rows[0] if auc_rows else {}) if c != "protein"]
+        ),
+        "",
+        *[f"- {c}" for c in checks],
+        "",
+    ]
+    if tables["eval_kl"]:
+        md += ["## Scrambler evaluation KL", "", _markdown_table(tables["eval_kl"], EVAL_COLUMNS), ""]
+    if comp:
+        md += [
+            "## Against published_results.tsv (scrambler inclusion)",
+            "",
+            _markdown_table(comp, PUBLISHED_COLUMNS),
+            "",
+        ]
+    if tables["structure"]:
+        keep = [
+            r
+            for r in tables["structure"]
+            if r["metric"] in ("spearman_total", "hbnet_average_precision") or "ddg" in str(r["metric"])
+        ]
+        md += [
+            "## Structure agreement (all terms in structure.tsv)",
+            "",
+            _markdown_table(keep, STRUCTURE_COLUMNS),
+            "",
+        ]
+    if figures and tables["faithfulness"]:
+        md += ["## Figures", ""] + [f"![{n}]({n})" for n in _figures(out, tables["faithfulness"])] + [""]
+    atomic_write_text(out / "summary.md", "\n".join(md))
+    return out / "summary.md"

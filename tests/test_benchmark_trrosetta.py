@@ -1,0 +1,188 @@
+"""The trRosetta benchmark harness: AUC, a tiny end-to-end run, resume and bad input.
+
+The end-to-end run uses a small differentiable toy predictor with trRosetta's
+output format (pair maps), so it takes seconds; the real trRosetta numbers
+are in docs/benchmarks.md.
+"""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+from conftest import shared_file
+
+from protscramble.alphabet import AMINO_ACIDS
+from protscramble.benchmark import (
+    METHODS,
+    PROTOCOLS,
+    BenchmarkProtein,
+    curve_auc,
+    resolve_proteins,
+    run_benchmark,
+)
+from protscramble.benchmark.runner import AUC_COLUMNS, FAITHFULNESS_COLUMNS, read_tsv
+from protscramble.benchmark.summary import published_comparison
+from protscramble.cli import main
+from protscramble.errors import InvalidParameterError
+
+
+class ToyPairPredictor:
+    """Pair maps from pairwise products of a random residue embedding: (N, L, L, 5) per output."""
+
+    alphabet = AMINO_ACIDS
+    device = torch.device("cpu")
+
+    def __init__(self) -> None:
+        gen = torch.Generator().manual_seed(0)
+        self.embed = torch.randn(20, 6, generator=gen)
+        self.heads = {"dist": torch.randn(6, 5, generator=gen), "omega": torch.randn(6, 3, generator=gen)}
+
+    def __call__(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
+        h = x.float() @ self.embed
+        pair = h.unsqueeze(2) * h.unsqueeze(1)
+        return {k: torch.softmax(pair @ w, -1) for k, w in self.heads.items()}
+
+
+PROTEINS = [
+    BenchmarkProtein("toy_a", "MKVLAAGIEELLKKLAEHGW"),
+    BenchmarkProtein("toy_b", "GSPEELLRKAIELAKRLG", background="uniform", target_bits=0.5),
+]
+TINY = PROTOCOLS["quick"].with_overrides(
+    steps=5, samples=2, eval_samples=8, faithfulness_samples=8, n_permutations=50
+)
+TINY_METHODS = ["scrambler_inclusion", "saliency", "random"]
+
+
+def test_curve_auc_matches_hand_computation():
+    # trapezoids: (1+2)/2*0.1 + (2+4)/2*0.1 = 0.15 + 0.30
+    assert curve_auc([0.1, 0.2, 0.3], [1.0, 2.0, 4.0]) == pytest.approx(0.45)
+    assert curve_auc([0.1, 0.2, 0.3, 0.4, 0.5], [1.0] * 5) == pytest.approx(0.4)
+    with pytest.raises(InvalidParameterError):
+        curve_auc([0.2, 0.1], [1.0, 2.0])
+    with pytest.raises(InvalidParameterError):
+        curve_auc([0.1], [1.0])
+
+
+def test_tiny_run_writes_tables_and_resumes(tmp_path):
+    logs: list[str] = []
+    out = run_benchmark(
+        PROTEINS, TINY_METHODS, TINY, tmp_path / "bench", predictor=ToyPairPredictor(), log=logs.append
+    )
+    for name in ("faithfulness.tsv", "auc.tsv", "eval_kl.tsv", "timing.tsv", "summary.md"):
+        assert (out / name).is_file(), name
+    faith = read_tsv(out / "faithfulness.tsv")
+    assert (out / "faithfulness.tsv").read_text().splitlines()[0].split("\t") == list(FAITHFULNESS_COLUMNS)
+    assert len(faith) == len(PROTEINS) * len(TINY_METHODS) * 2 * len(TINY.fractions)
+    assert all(r["kl"] >= 0 for r in faith)
+    aucs = read_tsv(out / "auc.tsv")
+    assert (out / "auc.tsv").read_text().splitlines()[0].split("\t") == list(AUC_COLUMNS)
+    # every AUC is the trapezoidal area of its curve in faithfulness.tsv
+    for a in aucs:
+        pts = sorted(
+            (r["fraction"], r["kl"])
+            for r in faith
+            if (r["protein"], r["method"], r["mode"]) == (a["protein"], a["method"], a["mode"])
+        )
+        assert a["auc"] == pytest.approx(curve_auc(*zip(*pts, strict=True)), rel=1e-4)
+    evals = read_tsv(out / "eval_kl.tsv")
+    assert {e["protein"] for e in evals} == {"toy_a", "toy_b"} and all(
+        e["method"] == "scrambler_inclusion" for e in evals
+    )
+    imp = read_tsv(out / "proteins" / "toy_a" / "importance.tsv")
+    assert len(imp) == 20 and set(TINY_METHODS) <= set(imp[0])
+    assert "aim" in (out / "summary.md").read_text()
+
+    done = out / "proteins" / "toy_a" / "done.json"
+    stamp = done.stat().st_mtime_ns
+    logs.clear()
+    run_benchmark(PROTEINS, ["saliency"], TINY, out, predictor=ToyPairPredictor(), log=logs.append)
+    assert logs == ["toy_a: already done, skipped", "toy_b: already done, skipped"]
+    assert done.stat().st_mtime_ns == stamp
+    assert {r["method"] for r in read_tsv(out / "auc.tsv")} == {"saliency"}
+    # changed settings recompute
+    logs.clear()
+    run_benchmark(
+        PROTEINS[:1],
+        ["random"],
+        TINY.with_overrides(seed=1),
+        out,
+        predictor=ToyPairPredictor(),
+        log=logs.append,
+    )
+    assert not any("skipped" in m for m in logs) and json.loads(done.read_text())["methods"] == ["random"]
+
+
+def test_every_method_runs_on_the_toy_predictor(tmp_path):
+    from protscramble.benchmark.methods import MethodInput, importance_of
+
+    pred = ToyPairPredictor()
+    x = torch.eye(20)[torch.randint(0, 20, (12,), generator=torch.Generator().manual_seed(1))].unsqueeze(0)
+    bg = torch.full((12, 20), 0.05)
+    with torch.no_grad():
+        ref = pred(x)
+    proto = TINY.with_overrides(ig_steps=4)
+    for name, fn in METHODS.items():
+        imp = importance_of(fn(MethodInput(pred, x, bg, ref, proto, 0.5, 3)))
+        assert imp.shape == (12,) and np.isfinite(imp).all(), name
+
+
+def test_bad_input_is_rejected(tmp_path):
+    with pytest.raises(InvalidParameterError, match="unknown method"):
+        run_benchmark(PROTEINS, ["nope"], TINY, tmp_path, predictor=ToyPairPredictor())
+    with pytest.raises(InvalidParameterError, match="distinct"):
+        run_benchmark([PROTEINS[0], PROTEINS[0]], ["random"], TINY, tmp_path, predictor=ToyPairPredictor())
+    with pytest.raises(InvalidParameterError):
+        TINY.with_overrides(fractions=(0.3, 0.1))
+    with pytest.raises(InvalidParameterError):
+        TINY.with_overrides(fractions=(0.0, 0.5))
+    assert main(["benchmark", "trrosetta", "--methods", "nope", "--out", str(tmp_path / "x")]) == 2
+    assert main(["benchmark", "trrosetta", "--protocol", "fast", "--out", str(tmp_path / "x")]) == 2
+    assert (
+        main(
+            ["benchmark", "trrosetta", "--data-dir", str(tmp_path / "missing"), "--out", str(tmp_path / "x")]
+        )
+        == 2
+    )
+
+
+def test_protein_sets_from_shared_data():
+    root = shared_file("trrosetta", "published_results.tsv").parents[1]
+    assert [p.name for p in resolve_proteins("quick", root)] == ["TR005257", "hallucinated_0417"]
+    tr, t1001 = resolve_proteins("TR005257,T1001,TR005257", root)
+    assert (tr.length, tr.msa_features, tr.background, tr.target_bits) == (72, False, "msa", 0.25)
+    assert (t1001.length, t1001.msa_features, t1001.pseudocount) == (140, True, 20.0)
+    with pytest.raises(InvalidParameterError, match="unknown protein"):
+        resolve_proteins("T9999", root)
+
+
+def test_published_comparison_matches_settings():
+    path = shared_file("trrosetta", "published_results.tsv")
+    ours = [
+        {"protein": "TR005257", "method": "scrambler_inclusion", "background": "msa", "pseudocount": 1.0,
+         "target_bits": 0.25, "steps": 100, "eval_kl_mean": 0.4, "eval_kl_median": 0.3},
+        {"protein": "T1001", "method": "scrambler_inclusion", "background": "msa", "pseudocount": 1.0,
+         "target_bits": 1.0, "steps": 100, "eval_kl_mean": 0.1, "eval_kl_median": 0.1},
+    ]  # fmt: skip
+    rows = published_comparison(path, ours)
+    assert len(rows) == 9
+    tr = [r for r in rows if r["protein"] == "TR005257"][0]
+    assert (tr["our_eval_kl_mean"], tr["at_or_below"]) == (0.4, "yes")
+    # T1001 was published with pseudocount 20: a pseudocount-1 result is not its match
+    assert all(r["our_eval_kl_mean"] is None for r in rows if r["protein"] == "T1001")
+
+
+def test_structure_agreement_on_a_design():
+    from protscramble.benchmark.metrics import structure_rows
+    from protscramble.structures import load_structure
+
+    pdb = shared_file("structures", "designed", "sh3_binders", "sh3_r1_110_r2_15.pdb")
+    seq = load_structure(pdb, chains=["A"]).sequence("A")
+    imp = {"random": np.random.default_rng(0).random(len(seq))}
+    rows, _ = structure_rows(imp, seq, str(pdb), "A", top_k=10, n_permutations=50, seed=0)
+    metrics = {r["metric"]: r for r in rows}
+    assert -1 <= metrics["spearman_total"]["value"] <= 1 and 0 < metrics["spearman_total"]["p_value"] <= 1
+    assert any(m.startswith("spearman_fa_") for m in metrics)
+    assert "hbnet_average_precision" in metrics
