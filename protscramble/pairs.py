@@ -68,7 +68,9 @@ Prediction = Mapping[str, torch.Tensor]
 # ----------------------------------------------------------------------------- networks
 
 
-class _PairScramblerBase(torch.nn.Module):
+class PairScramblerNetwork(torch.nn.Module):
+    """Base of the pair networks: ``network(x, position_mask, keep_mask, label) -> (B, 162)`` scores."""
+
     kind = "pair"
     extra_channels = 1  # the keep-mask channel
 
@@ -89,7 +91,7 @@ class _PairScramblerBase(torch.nn.Module):
         return position_mask if keep_mask is None else keep_mask.to(position_mask.device) & position_mask
 
 
-class SiamesePairScrambler(_PairScramblerBase):
+class SiamesePairScrambler(PairScramblerNetwork):
     """One scorer network applied to each chain separately (shared weights)."""
 
     kind = "siamese"
@@ -111,7 +113,7 @@ class SiamesePairScrambler(_PairScramblerBase):
         return torch.cat([scores[:b], scores[b:]], dim=1) * keep.to(x.dtype)
 
 
-class JointPairScrambler(_PairScramblerBase):
+class JointPairScrambler(PairScramblerNetwork):
     """One network over both chains (162 rows) with chain-id and label input channels.
 
     The label is the class being explained (1 = binds); without one the
@@ -137,7 +139,7 @@ class JointPairScrambler(_PairScramblerBase):
         return self.scorer(feats, position_mask) * keep.to(x.dtype)
 
 
-def build_pair_network(kind: str = "siamese", channels: int = 32, **config: object) -> _PairScramblerBase:
+def build_pair_network(kind: str = "siamese", channels: int = 32, **config: object) -> PairScramblerNetwork:
     """A fresh pair scrambler network (``siamese`` or ``joint``), seeded by the caller's torch RNG."""
     if kind == "siamese":
         return SiamesePairScrambler(channels, **config)
@@ -148,7 +150,8 @@ def build_pair_network(kind: str = "siamese", channels: int = 32, **config: obje
     )
 
 
-def network_from_config(config: Mapping[str, object]) -> _PairScramblerBase:
+def network_from_config(config: Mapping[str, object]) -> PairScramblerNetwork:
+    """Rebuild an (untrained) network from the ``config()`` stored with it."""
     cfg = dict(config)
     kind = str(cfg.pop("kind"))
     cfg["dilations"] = tuple(cfg["dilations"])  # type: ignore[arg-type]
@@ -180,7 +183,7 @@ class PairScrambler:
         Settings, history and timing of the training run.
     """
 
-    network: _PairScramblerBase
+    network: PairScramblerNetwork
     background: PairBackground
     mode: str
     target_bits: float

@@ -79,24 +79,35 @@ def structure_rows(
     top_k: int,
     n_permutations: int,
     seed: int,
+    compute_ddg: bool = True,
 ) -> tuple[list[dict[str, Any]], list[str]]:
     """Spearman with ref2015 total/terms, top-k ddG and H-bond-network AP, each with its p-value.
 
     Uses :func:`~protscramble.structures.compare_importance_with_structure`
-    (energies from the PDB's ref2015 table; the alanine scan is skipped with
-    a note when its backend is unavailable).
+    (energies from the PDB's ref2015 table). The alanine scan of the binder
+    monomer runs once for all methods (``compute_ddg``); it is skipped with a
+    note when its backend is unavailable.
     """
-    from ..structures import Importance, compare_importance_with_structure, load_structure
+    from ..errors import BackendUnavailableError
+    from ..structures import Importance, alanine_scan, compare_importance_with_structure, load_structure
 
     struct = load_structure(structure)
     rows: list[dict[str, Any]] = []
     notes: list[str] = []
+    ddg = None
+    if compute_ddg:
+        try:
+            ddg = alanine_scan(struct, chains=[chain])
+        except BackendUnavailableError as err:
+            notes.append(f"ddG skipped: {err}")
     for method, imp in importances.items():
         res = compare_importance_with_structure(
             Importance(sequence, np.asarray(imp, dtype=np.float64), method),
             struct,
             chain,
             energy_backend="table",
+            ddg=ddg,
+            compute_ddg=False,
             top_k=top_k,
             n_permutations=n_permutations,
             seed=seed,

@@ -64,7 +64,9 @@ def published_comparison(
 def _fmt(v: Any) -> str:
     if v is None:
         return "–"
-    return f"{v:.3f}" if isinstance(v, float) else str(v)
+    if isinstance(v, float):
+        return str(int(v)) if v.is_integer() and abs(v) < 1e6 else f"{v:.3f}"
+    return str(v)
 
 
 def _markdown_table(rows: Sequence[dict[str, Any]], columns: Sequence[str]) -> str:

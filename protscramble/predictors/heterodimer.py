@@ -23,7 +23,7 @@ import csv
 import io
 import os
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -379,7 +379,6 @@ class PairTable:
     chains_2: list[str]
     labels: np.ndarray | None = None
     source: str = "<pairs>"
-    meta: dict[str, str] = field(default_factory=dict)
 
     def __len__(self) -> int:
         return len(self.chains_1)
@@ -389,6 +388,7 @@ class PairTable:
         return encode_pairs(self.chains_1, self.chains_2)
 
     def subset(self, index: Sequence[int] | np.ndarray) -> PairTable:
+        """The rows at ``index``, in that order."""
         idx = [int(i) for i in index]
         return PairTable(
             columns=list(self.columns),
@@ -397,7 +397,6 @@ class PairTable:
             chains_2=[self.chains_2[i] for i in idx],
             labels=None if self.labels is None else self.labels[idx],
             source=self.source,
-            meta=dict(self.meta),
         )
 
     @classmethod
