@@ -92,7 +92,8 @@ class ProteinExplanation:
         with atomic_output_dir(out_dir) as tmp:
             rows = ["position\tresidue\timportance"]
             rows += [
-                f"{i + 1}\t{aa}\t{v:.6g}" for i, (aa, v) in enumerate(zip(self.sequence, self.importance, strict=True))
+                f"{i + 1}\t{aa}\t{v:.6g}"
+                for i, (aa, v) in enumerate(zip(self.sequence, self.importance, strict=True))
             ]
             atomic_write_text(tmp / "importance.tsv", "\n".join(rows) + "\n")
             head = "position\tresidue\t" + "\t".join(alphabet)

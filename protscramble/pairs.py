@@ -11,8 +11,9 @@ chain 1 in rows 0-80 and chain 2 in rows 81-161, zero rows as padding.
   and :func:`benchmark_pairs` tie them to a predictor.
 
 Occlusion has two references: the *inverted label* (move the prediction
-towards the other class, a bounded minimisation; the default) or the
-*prediction* itself (move away from it, as the engine's occlusion does).
+towards the other class, a bounded minimisation; the default for training
+networks) or the *prediction* itself (move away from it, as the engine's
+occlusion does; the default per example and for fine-tuning).
 """
 
 from __future__ import annotations
@@ -474,7 +475,7 @@ def explain_per_example(
     entropy_weight: float = 10.0,
     learning_rate: float = 0.01,
     labels: torch.Tensor | np.ndarray | None = None,
-    occlusion_reference: str = "inverted-label",
+    occlusion_reference: str = "prediction",
     init_scores: torch.Tensor | np.ndarray | None = None,
     batch_size: int = 32,
     seed: int = 0,
@@ -484,6 +485,11 @@ def explain_per_example(
 
     ``init_scores`` (B, 162) starts from given scores -- e.g. a trained
     network's -- which turns this into per-example fine-tuning.
+
+    Occlusion defaults to moving *away from the prediction*: per example, the
+    unbounded KL keeps concentrating the scrambled residues, whereas the
+    inverted-label target is met by diffuse scrambling and then stops ranking
+    residues (measured: median occlusion KL 3.55 vs 1.87 at top 10%, 24 pairs).
     """
     bits = DEFAULT_TARGET_BITS[mode] if target_bits is None else target_bits
     reference, divergence = None, None

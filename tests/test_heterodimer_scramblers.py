@@ -105,11 +105,11 @@ def test_per_example_finds_both_key_residues(mode: str) -> None:
     assert exp.method == f"scrambler_per_example_{mode}"
 
 
-def test_occlusion_towards_the_prediction_reference_also_runs() -> None:
+def test_occlusion_towards_the_inverted_label_also_runs() -> None:
     x, mask = toy_table(2).subset([0]).encode()
     exp = explain_per_example(
         ToyPairPredictor(), x, mask, uniform_background().unsqueeze(0), mode="occlusion",
-        steps=5, samples=2, occlusion_reference="prediction",
+        steps=5, samples=2, occlusion_reference="inverted-label",
     )  # fmt: skip
     assert exp.importance.shape == (1, PAIR_LENGTH)
     with pytest.raises(InvalidParameterError):

@@ -179,7 +179,13 @@ def _register_train(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--validation-fraction", type=_fraction, default=0.1)
     p.add_argument("--background", choices=("position", "uniform"), default="position")
     p.add_argument("--pseudocount", type=float, default=0.1)
-    p.add_argument("--occlusion-reference", choices=OCCLUSION_REFERENCES, default="inverted-label")
+    p.add_argument(
+        "--occlusion-reference",
+        choices=OCCLUSION_REFERENCES,
+        default="inverted-label",
+        help="occlusion target: move towards the inverted label (default; a bounded loss that trains "
+        "networks stably) or away from the prediction",
+    )
     p.add_argument(
         "--subset",
         choices=SUBSETS,
@@ -267,7 +273,11 @@ def _register_explain(sub: argparse._SubParsersAction) -> None:
         "--fine-tune-steps", type=int, default=0, help="with --scrambler: per-example updates from its scores"
     )
     p.add_argument("--samples", type=positive_int, default=8, help="per-example samples per update")
-    p.add_argument("--occlusion-reference", choices=OCCLUSION_REFERENCES, default="inverted-label")
+    p.add_argument(
+        "--occlusion-reference",
+        choices=OCCLUSION_REFERENCES,
+        help="per-example/fine-tuning occlusion target (default prediction: move away from it)",
+    )
     p.add_argument(
         "--exclude",
         help="with --scrambler: residues the explanation may not use, e.g. 1:9,1:12-15,2:16 (chain:pos, 1-based)",
@@ -340,7 +350,7 @@ def run_explain(args: argparse.Namespace) -> int:
                 steps=args.fine_tune_steps,
                 samples=args.samples,
                 labels=table.labels,
-                occlusion_reference=scrambler.occlusion_reference,
+                occlusion_reference=args.occlusion_reference or "prediction",
                 init_scores=exp.importance,
                 seed=args.seed,
                 progress=progress,
@@ -357,7 +367,7 @@ def run_explain(args: argparse.Namespace) -> int:
             steps=args.steps,
             samples=args.samples,
             labels=table.labels,
-            occlusion_reference=args.occlusion_reference,
+            occlusion_reference=args.occlusion_reference or "prediction",
             seed=args.seed,
             progress=progress,
         )
@@ -640,7 +650,7 @@ def _network_explainer(
             target_bits=scrambler.target_bits,
             steps=fine_tune_steps,
             labels=labels_for(xs),
-            occlusion_reference=scrambler.occlusion_reference,
+            occlusion_reference="prediction",
             init_scores=exp.importance,
             seed=seed,
             progress=progress,
