@@ -145,3 +145,12 @@ def test_real_process_exit_code_and_no_traceback(tmp_path):
     assert proc.returncode == 2
     assert proc.stderr.strip().splitlines() == [proc.stderr.strip()]
     assert "Traceback" not in proc.stderr and not out.exists()
+
+
+def test_demo_runs_on_the_bundled_example(tmp_path, capsys):
+    out = tmp_path / "demo"
+    code, _, err = _run(capsys, "demo", "--out", str(out), "--steps", "2", "--samples", "1", "--quiet")
+    assert code == 0, err
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["name"] == "FSD-1" and summary["length"] == 28
+    assert (out / "logo.png").is_file() and (out / "importance.tsv").is_file()

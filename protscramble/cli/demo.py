@@ -11,8 +11,8 @@ from ..io import read_fasta
 from .common import add_device_argument, positive_int
 from .explain import run_explain
 
-DEMO_STEPS = 150
-DEMO_SAMPLES = 3
+DEMO_STEPS = 300
+DEMO_SAMPLES = 6
 
 
 def demo_protein() -> Protein:
