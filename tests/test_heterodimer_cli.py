@@ -14,11 +14,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from conftest import shared_file
 
 from protscramble.cli import main
 from protscramble.predictors.heterodimer import HeterodimerPredictor, HeterodimerRNN, save_state_dict
 
-SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "heterodimer"
 CHAINS = [
     ("SEKEEIDRAIKEIEELLKESEKITRDNEDSMKK", "SEREAVKRALDRLRELLDLSRKLLELSKELF"),
     ("TDKEVVRVLEENVKSLEKNARVLRENLKAIERV", "SEIEELEKSSRELKKSVKELEESTKEAEKV"),
@@ -28,10 +28,7 @@ CHAINS = [
 
 
 def shared(name: str) -> Path:
-    path = SHARED / name
-    if not path.exists():
-        pytest.skip(f"reference data not available: {path} (../shared/data is absent in a fresh clone)")
-    return path
+    return shared_file("heterodimer", name)
 
 
 @pytest.fixture(autouse=True, scope="module")

@@ -9,6 +9,7 @@ import h5py
 import numpy as np
 import pytest
 import torch
+from conftest import shared_file
 
 from protscramble.errors import (
     InputFileError,
@@ -33,14 +34,9 @@ from protscramble.predictors.heterodimer import (
     validate_chain,
 )
 
-SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "heterodimer"
-
 
 def shared(name: str) -> Path:
-    path = SHARED / name
-    if not path.exists():
-        pytest.skip(f"reference data not available: {path} (../shared/data is absent in a fresh clone)")
-    return path
+    return shared_file("heterodimer", name)
 
 
 @pytest.fixture(autouse=True, scope="module")
