@@ -8,6 +8,9 @@ batched to single throughput. On a CPU use fewer ``--steps`` and read only
 the ratios; absolute figures are meaningful on a GPU.
 
     python benchmarks/bench_explain.py [--device cuda] [--length 100] [--batches 1 4 16] [--steps 500]
+        [--precision auto|fp32|tf32|bf16] [--compile auto|on|off]
+
+The warm-up explanation (2 updates) also compiles, so compile time is not in the figures.
 """
 
 from __future__ import annotations
@@ -36,18 +39,21 @@ def main() -> None:
     ap.add_argument("--batches", type=int, nargs="+", default=[1, 4, 16])
     ap.add_argument("--steps", type=int, default=500)
     ap.add_argument("--samples", type=int, default=8)
-    ap.add_argument("--precision", default="auto", choices=["auto", "fp32", "bf16"])
+    ap.add_argument("--precision", default="auto", choices=["auto", "fp32", "tf32", "bf16"])
+    ap.add_argument(
+        "--compile", default="auto", choices=["auto", "on", "off"], help="torch.compile the blocks"
+    )
     ap.add_argument("--repeats", type=int, default=1)
     args = ap.parse_args()
     device = torch.device(args.device)
-    tr = TrRosetta("xaa", device=device, precision=args.precision)
+    tr = TrRosetta("xaa", device=device, precision=args.precision, compile=args.compile)
     name = (
         torch.cuda.get_device_name(device)
         if device.type == "cuda"
         else f"{platform.processor() or platform.machine()} CPU, {torch.get_num_threads()} threads"
     )
     print(
-        f"device: {name}; precision {tr.precision}; L = {args.length}; {args.steps} updates x {args.samples} samples"
+        f"device: {name}; precision {tr.precision}, compiled {tr.compile}; L = {args.length}; {args.steps} updates x {args.samples} samples"
     )
     explain_trrosetta(
         designs(1, args.length, 99),

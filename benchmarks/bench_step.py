@@ -9,6 +9,7 @@ the script prints medians over repeats, their ratio, peak memory and the
 device, and ends with ``speedup_vs_naive: X`` for L = 64, K = 2.
 
     python benchmarks/bench_step.py [--device cuda] [--lengths 64 100 150] [--samples 2] [--repeats 5]
+        [--precision auto|fp32|bf16] [--compile auto|on|off]
 """
 
 from __future__ import annotations
@@ -87,7 +88,8 @@ def time_step(predict, length: int, samples: int, repeats: int, device: torch.de
         s = sample_pssm(pssm, samples, generator=gen).reshape(samples, length, len(AMINO_ACIDS))
         prediction_kl(ref, predict(s)).mean().backward()
 
-    step()  # warm-up: allocator, kernels, autocast caches
+    step()  # warm-up: allocator, kernels, autocast caches, compilation
+    step()
     if device.type == "cuda":
         torch.cuda.synchronize(device)
         torch.cuda.reset_peak_memory_stats(device)
@@ -108,7 +110,13 @@ def main() -> None:
     ap.add_argument("--lengths", type=int, nargs="+", default=[64, 100, 150])
     ap.add_argument("--samples", type=int, default=2)
     ap.add_argument("--repeats", type=int, default=5)
-    ap.add_argument("--precision", default="auto", choices=["auto", "fp32", "bf16"])
+    ap.add_argument("--precision", default="auto", choices=["auto", "fp32", "tf32", "bf16"])
+    ap.add_argument(
+        "--compile",
+        default="auto",
+        choices=["auto", "on", "off"],
+        help="torch.compile our residual blocks (auto: where a compiler exists); compile time is not timed",
+    )
     args = ap.parse_args()
     device = torch.device(args.device)
     name = (
@@ -116,10 +124,11 @@ def main() -> None:
         if device.type == "cuda"
         else f"{platform.processor() or platform.machine()} CPU, {torch.get_num_threads()} threads"
     )
-    ours = TrRosetta("xaa", device=device, precision=args.precision)
+    compile_flag = {"auto": "auto", "on": True, "off": False}[args.compile]
+    ours = TrRosetta("xaa", device=device, precision=args.precision, compile=compile_flag)
     naive = naive_predict(naive_network(device))
     print(
-        f"device: {name}; torch {torch.__version__}; ours precision {ours.precision}; K = {args.samples}; median of {args.repeats}"
+        f"device: {name}; torch {torch.__version__}; ours precision {ours.precision}, compiled {ours.compile}; K = {args.samples}; median of {args.repeats}"
     )
     print(
         f"{'L':>5} {'ours ms/step':>13} {'naive ms/step':>14} {'speedup':>8} {'ours peak GiB':>14} {'naive peak GiB':>15}"

@@ -31,7 +31,7 @@ from tqdm.auto import tqdm
 from .errors import BackendUnavailableError, InvalidParameterError
 from .explanation import Explanation
 from .objectives import prediction_kl
-from .predictors.base import Predictor
+from .predictors.base import Predictor, arithmetic
 
 Prediction = Mapping[str, torch.Tensor]
 Objective = Callable[[Prediction, Prediction], torch.Tensor]
@@ -134,14 +134,15 @@ class GradientSaliency(_Baseline):
         x, mask, ref = self._prepare(inputs, position_mask, reference)
         keys = list(ref)
         sal = _captum().Saliency(self._forward(keys))
-        parts = [
-            sal.attribute(
-                x[s : s + max_batch].clone().requires_grad_(True),
-                additional_forward_args=tuple(ref[k][s : s + max_batch] for k in keys),
-                abs=True,
-            )
-            for s in range(0, x.shape[0], max_batch)
-        ]
+        with arithmetic(self.predictor):
+            parts = [
+                sal.attribute(
+                    x[s : s + max_batch].clone().requires_grad_(True),
+                    additional_forward_args=tuple(ref[k][s : s + max_batch] for k in keys),
+                    abs=True,
+                )
+                for s in range(0, x.shape[0], max_batch)
+            ]
         grads = torch.cat(parts)
         return self._explanation(grads.amax(-1), x, mask, t0)
 
@@ -173,13 +174,14 @@ class GradientXInput(_Baseline):
         x, mask, ref = self._prepare(inputs, position_mask, reference)
         keys = list(ref)
         ixg = _captum().InputXGradient(self._forward(keys))
-        parts = [
-            ixg.attribute(
-                x[s : s + max_batch].clone().requires_grad_(True),
-                additional_forward_args=tuple(ref[k][s : s + max_batch] for k in keys),
-            )
-            for s in range(0, x.shape[0], max_batch)
-        ]
+        with arithmetic(self.predictor):
+            parts = [
+                ixg.attribute(
+                    x[s : s + max_batch].clone().requires_grad_(True),
+                    additional_forward_args=tuple(ref[k][s : s + max_batch] for k in keys),
+                )
+                for s in range(0, x.shape[0], max_batch)
+            ]
         per_pos = torch.cat(parts).sum(-1)
         return self._explanation(per_pos if self.signed else per_pos.abs(), x, mask, t0, signed=self.signed)
 
@@ -231,19 +233,20 @@ class IntegratedGradients(_Baseline):
         ig = _captum().IntegratedGradients(self._forward(keys))
         per_call = max(1, max_batch // self.n_steps)  # examples per Captum call
         parts = []
-        for s in tqdm(
-            range(0, x.shape[0], per_call), desc="integrated gradients", disable=not progress, leave=False
-        ):
-            sl = slice(s, s + per_call)
-            parts.append(
-                ig.attribute(
-                    x[sl],
-                    baselines=base[sl],
-                    additional_forward_args=tuple(ref[k][sl] for k in keys),
-                    n_steps=self.n_steps,
-                    internal_batch_size=max_batch,
+        with arithmetic(self.predictor):
+            for s in tqdm(
+                range(0, x.shape[0], per_call), desc="integrated gradients", disable=not progress, leave=False
+            ):
+                sl = slice(s, s + per_call)
+                parts.append(
+                    ig.attribute(
+                        x[sl],
+                        baselines=base[sl],
+                        additional_forward_args=tuple(ref[k][sl] for k in keys),
+                        n_steps=self.n_steps,
+                        internal_batch_size=max_batch,
+                    )
                 )
-            )
         per_pos = torch.cat(parts).sum(-1)
         return self._explanation(
             per_pos if self.signed else per_pos.abs(), x, mask, t0, n_steps=self.n_steps, signed=self.signed

@@ -245,6 +245,7 @@ def explain_trrosetta(
                     "predictor": "trRosetta",
                     "models": list(base.models),
                     "precision": base.precision,
+                    "compiled": base.compile,
                     "msa_features": key[0] == "msa",
                     "msa_depth": None if p.msa is None else p.msa.depth,
                     "background": background if isinstance(background, str) else "user",

@@ -21,7 +21,7 @@ from .errors import InvalidParameterError
 from .explanation import Explanation
 from .masking import MODES, conservation_bits, conservation_penalty, scramble_pssm
 from .objectives import KL_DIRECTIONS, prediction_kl
-from .predictors.base import Predictor
+from .predictors.base import Predictor, arithmetic
 from .sampling import SAMPLING_METHODS, sample_pssm
 
 Prediction = Mapping[str, torch.Tensor]
@@ -231,34 +231,35 @@ class PerExampleScrambler:
         sign = 1.0 if st.mode == "inclusion" else -1.0
         trace = {k: np.zeros((st.steps, b), dtype=np.float32) for k in ("loss", "divergence", "bits")}
         bar = tqdm(range(st.steps), desc=f"scrambling ({st.mode})", disable=not progress, leave=False)
-        for step in bar:
-            opt.zero_grad(set_to_none=True)
-            scores = params()
-            pssm = scramble_pssm(x, scores, bg, st.mode, mask)
-            bits = conservation_bits(pssm, bg, mask)
-            penalty = conservation_penalty(bits, st.target_bits, st.entropy_weight)
-            div_sum = torch.zeros(b, device=device)
-            done = 0
-            while done < st.samples:
-                k = min(chunk, st.samples - done)
-                samples = sample_pssm(pssm, k, st.sampling, st.temperature, gens, mask, x)
-                pred = self.predictor(samples.reshape(k * b, length, a))
-                div = self.divergence(_repeat_reference(reference, k), pred).reshape(k, b).sum(0)
-                last = done + k >= st.samples
-                # Accumulate gradients chunk by chunk so memory is bounded by max_batch.
-                chunk_loss = (sign * div / st.samples).sum() + (penalty.sum() if last else 0.0)
-                chunk_loss.backward(retain_graph=not last)
-                div_sum += div.detach()
-                done += k
-            opt.step()
-            div_mean = (div_sum / st.samples).cpu().numpy()
-            trace["divergence"][step] = div_mean
-            trace["bits"][step] = bits.detach().cpu().numpy()
-            trace["loss"][step] = sign * div_mean + penalty.detach().cpu().numpy()
-            if progress:
-                bar.set_postfix(kl=f"{div_mean.mean():.3f}", bits=f"{trace['bits'][step].mean():.2f}")
-            if callback is not None:
-                callback(step, {k: v[step] for k, v in trace.items()})
+        with arithmetic(self.predictor):  # TF32 etc. must hold during backward too
+            for step in bar:
+                opt.zero_grad(set_to_none=True)
+                scores = params()
+                pssm = scramble_pssm(x, scores, bg, st.mode, mask)
+                bits = conservation_bits(pssm, bg, mask)
+                penalty = conservation_penalty(bits, st.target_bits, st.entropy_weight)
+                div_sum = torch.zeros(b, device=device)
+                done = 0
+                while done < st.samples:
+                    k = min(chunk, st.samples - done)
+                    samples = sample_pssm(pssm, k, st.sampling, st.temperature, gens, mask, x)
+                    pred = self.predictor(samples.reshape(k * b, length, a))
+                    div = self.divergence(_repeat_reference(reference, k), pred).reshape(k, b).sum(0)
+                    last = done + k >= st.samples
+                    # Accumulate gradients chunk by chunk so memory is bounded by max_batch.
+                    chunk_loss = (sign * div / st.samples).sum() + (penalty.sum() if last else 0.0)
+                    chunk_loss.backward(retain_graph=not last)
+                    div_sum += div.detach()
+                    done += k
+                opt.step()
+                div_mean = (div_sum / st.samples).cpu().numpy()
+                trace["divergence"][step] = div_mean
+                trace["bits"][step] = bits.detach().cpu().numpy()
+                trace["loss"][step] = sign * div_mean + penalty.detach().cpu().numpy()
+                if progress:
+                    bar.set_postfix(kl=f"{div_mean.mean():.3f}", bits=f"{trace['bits'][step].mean():.2f}")
+                if callback is not None:
+                    callback(step, {k: v[step] for k, v in trace.items()})
 
         with torch.no_grad():
             scores = params()

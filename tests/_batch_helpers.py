@@ -18,6 +18,7 @@ steps = 3
 samples = 1
 eval-samples = 2
 precision = "fp32"
+compile = "off"  # orchestration tests; the compiled path is tested in test_fast_paths
 seed = 7
 
 [compare]

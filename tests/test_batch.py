@@ -284,10 +284,14 @@ def test_changed_settings_redo_finished_designs(reference, tmp_path):
     manifest, _, _, _ = reference
     small = tmp_path / "m.tsv"
     small.write_text("id\tsequence\nq1\tMKVLAAGIEELL\n")
-    cfg = build_config({"explain": {"steps": 2, "samples": 1, "eval_samples": 1, "precision": "fp32"}})
+    cfg = build_config(
+        {"explain": {"steps": 2, "samples": 1, "eval_samples": 1, "precision": "fp32", "compile": "off"}}
+    )
     assert run_batch(small, tmp_path / "out", cfg, devices="cpu", log=None).done == ["q1"]
     assert run_batch(small, tmp_path / "out", cfg, devices="cpu", log=None).done == []
-    cfg3 = build_config({"explain": {"steps": 3, "samples": 1, "eval_samples": 1, "precision": "fp32"}})
+    cfg3 = build_config(
+        {"explain": {"steps": 3, "samples": 1, "eval_samples": 1, "precision": "fp32", "compile": "off"}}
+    )
     assert run_batch(small, tmp_path / "out", cfg3, devices="cpu", log=None).done == ["q1"]
     trace = (tmp_path / "out" / "designs" / "q1" / "explain" / "trace.tsv").read_text()
     assert len(trace.splitlines()) == 4  # header + 3 steps
@@ -336,7 +340,7 @@ def test_design_model_with_rosetta_table(tmp_path):
     manifest.write_text(f"id\tstructure\tchain\tinterface\nsh3\t{pdb}\tA\tA_B\n")
     cfg = build_config(
         {
-            "explain": {"steps": 1, "samples": 1, "eval_samples": 1, "precision": "fp32"},
+            "explain": {"steps": 1, "samples": 1, "eval_samples": 1, "precision": "fp32", "compile": "off"},
             "compare": {"permutations": 100},
         }
     )

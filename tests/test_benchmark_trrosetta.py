@@ -156,6 +156,18 @@ def test_protein_sets_from_shared_data():
     assert (t1001.length, t1001.msa_features, t1001.pseudocount) == (140, True, 20.0)
     with pytest.raises(InvalidParameterError, match="unknown protein"):
         resolve_proteins("T9999", root)
+    # every row of published_results.tsv is one entry, T1001 once per conservation target
+    published = resolve_proteins("published", root)
+    rows = read_tsv(root / "trrosetta" / "published_results.tsv")
+    assert [(p.source, p.target_bits) for p in published] == [
+        (r["protein"], float(r["target_bits"])) for r in rows
+    ]
+    assert len({p.name for p in published}) == len(rows)
+    (half,) = resolve_proteins("T1001@0.5", root)
+    assert (half.name, half.source, half.target_bits, half.msa_features) == ("T1001@0.5", "T1001", 0.5, True)
+    assert resolve_proteins("T1001@1", root)[0].name == "T1001"  # its default target keeps the plain name
+    with pytest.raises(InvalidParameterError, match="bits"):
+        resolve_proteins("T1001@-2", root)
 
 
 def test_published_comparison_matches_settings():
@@ -166,12 +178,20 @@ def test_published_comparison_matches_settings():
         {"protein": "T1001", "method": "scrambler_inclusion", "background": "msa", "pseudocount": 1.0,
          "target_bits": 1.0, "steps": 100, "eval_kl_mean": 0.1, "eval_kl_median": 0.1},
     ]  # fmt: skip
+    ours.append(
+        {"protein": "T1001@0.5", "method": "scrambler_inclusion", "background": "msa", "pseudocount": 20.0,
+         "target_bits": 0.5, "steps": 250, "eval_kl_mean": 2.5, "eval_kl_median": 2.4}
+    )  # fmt: skip
     rows = published_comparison(path, ours)
     assert len(rows) == 9
+    (half,) = [r for r in rows if r["our_eval_kl_mean"] == 2.5]
+    assert (half["protein"], half["target_bits"], half["at_or_below"]) == ("T1001@0.5", 0.5, "no")
     tr = [r for r in rows if r["protein"] == "TR005257"][0]
     assert (tr["our_eval_kl_mean"], tr["at_or_below"]) == (0.4, "yes")
     # T1001 was published with pseudocount 20: a pseudocount-1 result is not its match
-    assert all(r["our_eval_kl_mean"] is None for r in rows if r["protein"] == "T1001")
+    assert all(
+        r["our_eval_kl_mean"] is None for r in rows if r["protein"] == "T1001" and r["target_bits"] == 1.0
+    )
 
 
 def test_structure_agreement_on_a_design():

@@ -113,6 +113,7 @@ def _write(tmp_path, name, data):
         (lambda t: ["--sequence", SEQ, "--samples", "0"], "at least 1"),
         (lambda t: ["--sequence", SEQ, "--models", "xzz"], "unknown trRosetta model"),
         (lambda t: ["--sequence", SEQ, "--background", "weird"], "background"),
+        (lambda t: ["--sequence", SEQ, "--precision", "tf32", "--device", "cpu"], "tf32 needs a CUDA device"),
     ],
 )
 def test_bad_input_one_line_nonzero_no_output(tmp_path, capsys, make_args, message):

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 import torch
 from scipy.stats import spearmanr
 
 from protscramble.alphabet import one_hot
 from protscramble.backgrounds import native_background
+from protscramble.errors import InvalidParameterError
 from protscramble.predictors.trrosetta import TrRosetta, estimate_memory
 from protscramble.scrambler import PerExampleScrambler
 
@@ -21,10 +23,16 @@ def _importance(predictor, seed, steps=60):
     return sc.attribute(x, bg, seed=seed).importance[0]
 
 
-def test_bf16_importance_agrees_with_fp32_at_least_as_well_as_seeds_do(trrosetta_xaa):
+@pytest.fixture(scope="module")
+def fp32_importances(trrosetta_xaa):
+    """fp32 importance from two optimisation seeds: the agreement any fast path must match."""
+    return _importance(trrosetta_xaa, 0), _importance(trrosetta_xaa, 1)
+
+
+def test_bf16_importance_agrees_with_fp32_at_least_as_well_as_seeds_do(trrosetta_xaa, fp32_importances):
     fast = trrosetta_xaa.with_msa(None)
     fast.precision = "bf16"
-    fp32_a, fp32_b = _importance(trrosetta_xaa, 0), _importance(trrosetta_xaa, 1)
+    fp32_a, fp32_b = fp32_importances
     bf16_a = _importance(fast, 0)
     seed_agreement = spearmanr(fp32_a, fp32_b).statistic
     precision_agreement = spearmanr(fp32_a, bf16_a).statistic
@@ -78,3 +86,69 @@ def test_chunked_samples_match_one_call(trrosetta_xaa):
     one = PerExampleScrambler(trrosetta_xaa, steps=3, samples=4).attribute(x, bg, seed=2)
     chunked = PerExampleScrambler(trrosetta_xaa, steps=3, samples=4, max_batch=1).attribute(x, bg, seed=2)
     assert np.allclose(one.importance, chunked.importance, atol=1e-4)
+
+
+def _needs_compiler():
+    from protscramble.predictors.trrosetta.network import compiler_available
+
+    if not compiler_available(torch.device("cpu")):
+        pytest.skip("torch.compile needs a C++ compiler on CPU; none found")
+
+
+def _maps_and_grad(predictor, x):
+    x = x.clone().requires_grad_()
+    out = predictor(x)
+    (g,) = torch.autograd.grad(sum((v * v.clamp_min(1e-8).log()).sum() for v in out.values()), x)
+    return {k: v.detach() for k, v in out.items()}, g
+
+
+def test_compiled_fp32_matches_eager_across_lengths_and_checkpointing(trrosetta_xaa):
+    _needs_compiler()
+    fast = TrRosetta(networks=trrosetta_xaa.networks, precision="fp32", compile=True)
+    assert fast.compile
+    gen = torch.Generator().manual_seed(3)
+    for length, checkpointing in ((23, False), (31, False), (31, True)):
+        fast.checkpoint = checkpointing
+        x = torch.softmax(3 * torch.randn(2, length, 20, generator=gen), -1)
+        (eager_maps, eager_grad), (maps, grad) = _maps_and_grad(trrosetta_xaa, x), _maps_and_grad(fast, x)
+        for k in eager_maps:
+            assert (maps[k] - eager_maps[k]).abs().max() < 1e-4, k
+        assert torch.allclose(grad, eager_grad, rtol=1e-3, atol=1e-4 * eager_grad.abs().max().item())
+
+
+def test_compiled_bf16_importance_agrees_with_fp32_at_least_as_well_as_seeds_do(
+    trrosetta_xaa, fp32_importances
+):
+    _needs_compiler()
+    fast = TrRosetta(networks=trrosetta_xaa.networks, precision="bf16", compile=True)
+    fp32_a, fp32_b = fp32_importances
+    fast_a = _importance(fast, 0)
+    assert spearmanr(fp32_a, fast_a).statistic >= spearmanr(fp32_a, fp32_b).statistic
+
+
+def test_compiled_path_follows_newly_loaded_weights():
+    _needs_compiler()
+    from protscramble.predictors.trrosetta import load_state_dict
+
+    fast = TrRosetta("xaa", precision="fp32", compile=True)
+    x = one_hot(SEQ[:20])[None]
+    before, _ = _maps_and_grad(fast, x)
+    fast.networks[0].load_state_dict(load_state_dict("xab"))
+    after, _ = _maps_and_grad(fast, x)
+    expected, _ = _maps_and_grad(TrRosetta("xab", precision="fp32"), x)
+    assert (after["dist"] - before["dist"]).abs().max() > 1e-2  # the weights really differ
+    assert (after["dist"] - expected["dist"]).abs().max() < 1e-4
+
+
+def test_compile_and_precision_arguments(monkeypatch, trrosetta_xaa):
+    import protscramble.predictors.trrosetta.model as model
+
+    with pytest.raises(InvalidParameterError, match="compile"):
+        TrRosetta(networks=trrosetta_xaa.networks, compile="sometimes")
+    with pytest.raises(InvalidParameterError, match="tf32 needs a CUDA device"):
+        TrRosetta(networks=trrosetta_xaa.networks, precision="tf32")
+    assert TrRosetta(networks=trrosetta_xaa.networks, compile="off").compile is False
+    monkeypatch.setattr(model, "compiler_available", lambda device: False)
+    with pytest.raises(InvalidParameterError, match="C\\+\\+ compiler"):
+        TrRosetta(networks=trrosetta_xaa.networks, compile=True)
+    assert TrRosetta(networks=trrosetta_xaa.networks, compile="auto").compile is False  # falls back to eager

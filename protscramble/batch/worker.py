@@ -66,14 +66,19 @@ _PREDICTORS: dict[tuple, object] = {}
 
 def _predictor(config: BatchConfig, device: str):
     """trRosetta for ``device``, loaded once per process (weights take a while on a cold cache)."""
+    from ..cli.explain import COMPILE_CHOICES
     from ..predictors.trrosetta import TrRosetta
 
     e = config.explain
-    key = (e["models"], e["weights"], device, e["precision"])
+    key = (e["models"], e["weights"], device, e["precision"], e["compile"])
     if key not in _PREDICTORS:
         _PREDICTORS.clear()  # one predictor per process is enough; frees the old device memory
         _PREDICTORS[key] = TrRosetta(
-            e["models"], device=device, weights=e["weights"], precision=e["precision"]
+            e["models"],
+            device=device,
+            weights=e["weights"],
+            precision=e["precision"],
+            compile=COMPILE_CHOICES[e["compile"]],
         )
     return _PREDICTORS[key]
 

@@ -8,15 +8,16 @@ Sets
 ``top7``          Top7 (1QYS chain A), native background, 1 bit
 ``designs``       binder chains (A) of the design models with ref2015 tables
 ``quick``         TR005257 and hallucinated_0417 (the CPU benchmark)
-``published``     every protein of ``published_results.tsv``
+``published``     every row of ``published_results.tsv`` (T1001 at 0.25, 0.5, 1 and 1.5 bits)
 ``all``           everything above
-A comma-separated list of set names and protein names is accepted too.
+A comma-separated list of set names and protein names is accepted too; ``NAME@BITS``
+(e.g. ``T1001@0.5``) is that protein at another conservation target.
 """
 
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import cache
 from pathlib import Path
 
@@ -54,6 +55,17 @@ class BenchmarkProtein:
     @property
     def length(self) -> int:
         return len(self.sequence)
+
+    @property
+    def source(self) -> str:
+        """The reference-data protein this entry explains (``T1001`` for ``T1001@0.5``)."""
+        return self.name.split("@")[0]
+
+    def at_bits(self, bits: float) -> BenchmarkProtein:
+        """This protein at another conservation target, named ``NAME@BITS`` unless it is the default."""
+        if bits == self.target_bits:
+            return self
+        return replace(self, name=f"{self.source}@{bits:g}", target_bits=bits)
 
 
 def _trrosetta(root: Path) -> dict[str, BenchmarkProtein]:
@@ -106,9 +118,10 @@ def _set_members(name: str, cat: dict[str, BenchmarkProtein]) -> list[str] | Non
     groups = {
         "hallucinated": ["hallucinated"],
         "designs": ["designs"],
-        "published": ["hallucinated", "TR005257", "T1001"],
         "all": ["hallucinated", "TR005257", "T1001", "top7", "designs"],
     }
+    if name == "published":
+        return None  # expanded row by row in resolve_proteins
     if name == "quick":
         return [n for n in ("TR005257", "hallucinated_0417") if n in cat]
     if name in groups:
@@ -121,19 +134,44 @@ PROTEIN_SETS = ("quick", "published", "hallucinated", "designs", "all", "TR00525
 
 def resolve_proteins(spec: str, root: str | os.PathLike | None = None) -> list[BenchmarkProtein]:
     """Proteins named by ``spec`` (comma-separated set or protein names), in order, without repeats."""
-    cat = _catalogue(data_dir(root).resolve())
-    names: list[str] = []
+    root_dir = data_dir(root).resolve()
+    cat = _catalogue(root_dir)
+    chosen: dict[str, BenchmarkProtein] = {}
     for token in (t.strip() for t in spec.split(",")):
         if not token:
             continue
-        members = _set_members(token, cat)
-        if members is None:
-            if token not in cat:
-                raise InvalidParameterError(
-                    f"unknown protein or set {token!r}; sets: {', '.join(PROTEIN_SETS)}"
-                )
-            members = [token]
-        names += [n for n in members if n not in names]
-    if not names:
+        if token == "published":
+            members = _published_rows(root_dir, cat)
+        elif (names := _set_members(token, cat)) is not None:
+            members = [cat[n] for n in names]
+        else:
+            members = [_one_protein(token, cat)]
+        chosen.update({p.name: p for p in members if p.name not in chosen})
+    if not chosen:
         raise InvalidParameterError(f"no protein selected by {spec!r}")
-    return [cat[n] for n in names]
+    return list(chosen.values())
+
+
+def _one_protein(token: str, cat: dict[str, BenchmarkProtein]) -> BenchmarkProtein:
+    name, _, bits = token.partition("@")
+    if name not in cat:
+        raise InvalidParameterError(f"unknown protein or set {name!r}; sets: {', '.join(PROTEIN_SETS)}")
+    if not bits:
+        return cat[name]
+    try:
+        value = float(bits)
+    except ValueError:
+        value = -1.0
+    if not value > 0:
+        raise InvalidParameterError(f"target bits in {token!r} must be a number > 0")
+    return cat[name].at_bits(value)
+
+
+def _published_rows(root: Path, cat: dict[str, BenchmarkProtein]) -> list[BenchmarkProtein]:
+    """One entry per row of ``published_results.tsv`` (a protein at each of its targets)."""
+    from .runner import read_tsv
+
+    path = root / "trrosetta" / "published_results.tsv"
+    if not path.exists():
+        return [p for p in cat.values() if p.group in ("hallucinated", "TR005257", "T1001")]
+    return [cat[r["protein"]].at_bits(float(r["target_bits"])) for r in read_tsv(path) if r["protein"] in cat]

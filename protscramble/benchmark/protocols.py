@@ -20,11 +20,12 @@ class Protocol:
     steps: int | None = None
     samples: int = 8
     learning_rate: float = 0.01
-    eval_samples: int = 128
+    eval_samples: int = 512  # published_results.tsv: KL averaged over 512 sampled sequences
     faithfulness_samples: int = 128
     fractions: tuple[float, ...] = (0.1, 0.2, 0.3, 0.4, 0.5)
     ig_steps: int = 50
     precision: str = "fp32"
+    compile: str = "auto"
     n_permutations: int = 10_000
     top_k: int = 10
     seed: int = 0
@@ -54,6 +55,8 @@ class Protocol:
             raise InvalidParameterError(f"learning rate must be > 0, got {self.learning_rate}")
         if not self.fractions or any(not 0 < f <= 1 for f in self.fractions):
             raise InvalidParameterError(f"fractions must be in (0, 1], got {list(self.fractions)}")
+        if self.compile not in ("auto", "on", "off"):
+            raise InvalidParameterError(f"compile must be auto, on or off, got {self.compile!r}")
         if list(self.fractions) != sorted(set(self.fractions)):
             raise InvalidParameterError("fractions must be increasing and distinct")
 

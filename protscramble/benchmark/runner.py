@@ -253,7 +253,12 @@ def run_benchmark(
         if predictor is None:
             from ..predictors.trrosetta import TrRosetta
 
-            predictor = TrRosetta(models, device=torch.device(device), precision=protocol.precision)
+            predictor = TrRosetta(
+                models,
+                device=torch.device(device),
+                precision=protocol.precision,
+                compile={"auto": "auto", "on": True, "off": False}[protocol.compile],
+            )
         _run_protein(p, predictor, methods, protocol, settings, pdir, log)
     write_summary(
         out,

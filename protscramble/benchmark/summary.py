@@ -39,7 +39,7 @@ def published_comparison(
 ) -> list[dict[str, Any]]:
     """Every row of ``published_results.tsv`` with our scrambler-inclusion evaluation KL at the same settings."""
     ours = {
-        (e["protein"], e["background"], float(e["target_bits"])): e
+        (str(e["protein"]).split("@")[0], e["background"], float(e["target_bits"])): e
         for e in evals
         if e["method"] == "scrambler_inclusion"
     }
@@ -50,7 +50,8 @@ def published_comparison(
         if e is not None and pc is not None and float(e["pseudocount"]) != pc:
             e = None
         rows.append({
-            "protein": r["protein"], "background": r["background"], "target_bits": float(r["target_bits"]),
+            "protein": r["protein"] if e is None else e["protein"], "background": r["background"],
+            "target_bits": float(r["target_bits"]),
             "published_steps": int(r["optimizer_updates"]),
             "published_eval_kl_mean": r["eval_kl_mean"], "published_eval_kl_median": r["eval_kl_median"],
             "our_steps": None if e is None else int(e["steps"]),

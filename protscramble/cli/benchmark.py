@@ -40,7 +40,14 @@ def register(sub: argparse._SubParsersAction) -> None:
     t.add_argument("--samples", type=positive_int, help="override the scrambler's samples per step")
     t.add_argument("--eval-samples", type=positive_int, help="override the evaluation samples")
     t.add_argument("--faithfulness-samples", type=positive_int, help="override the faithfulness samples")
-    t.add_argument("--precision", choices=("auto", "fp32", "bf16"), help="override the protocol's precision")
+    t.add_argument(
+        "--precision", choices=("auto", "fp32", "tf32", "bf16"), help="override the protocol's precision"
+    )
+    t.add_argument(
+        "--compile",
+        choices=("auto", "on", "off"),
+        help="override torch.compile of the network (default auto)",
+    )
     t.add_argument("--models", default="xaa", help="trRosetta models (default xaa)")
     t.add_argument("--data-dir", help="reference data folder (default ../shared/data)")
     t.add_argument("--no-resume", action="store_true", help="recompute finished proteins")
@@ -61,6 +68,7 @@ def _run_trrosetta(args: argparse.Namespace) -> int:
         eval_samples=args.eval_samples,
         faithfulness_samples=args.faithfulness_samples,
         precision=args.precision,
+        compile=args.compile,
     )
     proteins = resolve_proteins(args.proteins, args.data_dir)
     published = data_dir(args.data_dir) / "trrosetta" / "published_results.tsv"

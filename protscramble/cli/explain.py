@@ -52,15 +52,26 @@ def add_scrambler_arguments(p: argparse.ArgumentParser, steps: int = 500, sample
     p.add_argument("--eval-samples", type=positive_int, default=128, help="sequences drawn to report the KL")
     p.add_argument(
         "--precision",
-        choices=("auto", "fp32", "bf16"),
+        choices=("auto", "fp32", "tf32", "bf16"),
         default="auto",
-        help="network arithmetic: auto = bf16 where the device has fast bf16 (losses stay fp32)",
+        help="network arithmetic: auto = bf16 where the device has fast bf16, else fp32; "
+        "tf32 on CUDA only (losses stay fp32)",
+    )
+    p.add_argument(
+        "--compile",
+        choices=("auto", "on", "off"),
+        default="auto",
+        help="torch.compile the residual blocks: ~1.6x faster steps after a one-off compile "
+        "(auto = where a C++ compiler / Triton exists)",
     )
     p.add_argument(
         "--max-batch", type=positive_int, help="most sequences per network call (default: from memory)"
     )
     add_device_argument(p)
     p.add_argument("--quiet", action="store_true", help="no progress bar")
+
+
+COMPILE_CHOICES = {"auto": "auto", "on": True, "off": False}
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -117,7 +128,13 @@ def run_explain(args: argparse.Namespace, proteins: list) -> int:
         todo.append(p)
     if not todo:
         return 0
-    predictor = TrRosetta(args.models, device=device, weights=args.weights, precision=args.precision)
+    predictor = TrRosetta(
+        args.models,
+        device=device,
+        weights=args.weights,
+        precision=args.precision,
+        compile=COMPILE_CHOICES[args.compile],
+    )
     results = explain_trrosetta(
         todo,
         mode=args.mode,

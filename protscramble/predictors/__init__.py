@@ -1,5 +1,5 @@
 """Predictor adapters: each turns a network into a :class:`Predictor`."""
 
-from .base import Predictor
+from .base import Predictor, arithmetic
 
-__all__ = ["Predictor"]
+__all__ = ["Predictor", "arithmetic"]

@@ -7,6 +7,7 @@ network is behind it.
 
 from __future__ import annotations
 
+import contextlib
 from typing import Protocol, runtime_checkable
 
 import torch
@@ -31,3 +32,14 @@ class Predictor(Protocol):
     alphabet: str
 
     def __call__(self, x: torch.Tensor) -> dict[str, torch.Tensor]: ...
+
+
+def arithmetic(predictor: object) -> contextlib.AbstractContextManager:
+    """The predictor's arithmetic settings for a forward *and* backward pass.
+
+    Predictors may expose ``arithmetic()`` returning a context manager (trRosetta
+    uses it for TF32 on CUDA, which PyTorch reads when each backward kernel runs,
+    not when the forward is recorded); the engine wraps every step in it.
+    """
+    fn = getattr(predictor, "arithmetic", None)
+    return fn() if callable(fn) else contextlib.nullcontext()

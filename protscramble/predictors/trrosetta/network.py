@@ -13,6 +13,9 @@ tensor is never built and the fixed pair features are projected once.
 
 from __future__ import annotations
 
+import shutil
+from functools import cache
+
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -25,6 +28,55 @@ HEAD_BINS = {"theta": 25, "phi": 13, "dist": 37, "bb": 3, "omega": 25}
 OUTPUTS = ("dist", "omega", "theta", "phi")
 _CYCLE = (1, 2, 4, 8, 16)
 _EPS = 1e-6
+
+
+def _instance_norm(y: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor) -> torch.Tensor:
+    """Instance norm in float32, written out so a compiler fuses it with the ELU and the residual add."""
+    y = y.float()
+    var, mean = torch.var_mean(y, dim=(2, 3), keepdim=True, correction=0)
+    return (y - mean) * torch.rsqrt(var + _EPS) * weight.view(1, -1, 1, 1) + bias.view(1, -1, 1, 1)
+
+
+def fused_block(
+    h: torch.Tensor,
+    w1: torch.Tensor,
+    g1: torch.Tensor,
+    b1: torch.Tensor,
+    w2: torch.Tensor,
+    g2: torch.Tensor,
+    b2: torch.Tensor,
+    dilation: int,
+) -> torch.Tensor:
+    """One residual block for the compiled path; the same maths as the eager block.
+
+    The convolution biases are left out: a per-channel constant is removed exactly by
+    the instance norm that follows each convolution.
+    """
+    y = F.conv2d(h, w1, None, padding=dilation, dilation=dilation)
+    y = F.elu(_instance_norm(y, g1, b1)).to(h.dtype)
+    y = F.conv2d(y, w2, None, padding=dilation, dilation=dilation)
+    return F.elu(h.float() + _instance_norm(y, g2, b2)).to(h.dtype)
+
+
+def compiler_available(device: torch.device) -> bool:
+    """Whether ``torch.compile`` can generate kernels here (a C++ compiler on CPU, Triton on CUDA)."""
+    if device.type == "cuda":
+        try:
+            import triton  # noqa: F401
+        except ImportError:
+            return False
+        return True
+    cxx = torch._inductor.config.cpp.cxx[-1] if device.type == "cpu" else None
+    return cxx is not None and shutil.which(cxx) is not None
+
+
+@cache
+def _compiled_block():
+    # One compiled function shared by every network: the kernels depend only on dtype and
+    # dilation, never on the weights (they are arguments). Shapes are symbolic from the start so
+    # a new length does not recompile and the kernels (hence the numbers) never depend on which
+    # lengths a process happened to see first.
+    return torch.compile(fused_block, dynamic=True)
 
 
 class _Conv(nn.Conv2d):
@@ -75,6 +127,15 @@ class TrRosettaNetwork(nn.Module):
         self.to_prob_bb = _Head(channels, HEAD_BINS["bb"])  # beta pairing head: in the weights, not used
         self.to_prob_omega = _Head(channels, HEAD_BINS["omega"])
         self.dropout = False
+        self._fast_weights: dict[tuple[torch.dtype, torch.device], list[tuple[torch.Tensor, ...]]] = {}
+
+    def load_state_dict(self, *args, **kwargs):  # noqa: D102
+        self._fast_weights = {}  # cast copies of the old weights are stale
+        return super().load_state_dict(*args, **kwargs)
+
+    def _apply(self, fn, recurse=True):  # .to(), .cuda(), .half() all pass through here
+        self._fast_weights = {}
+        return super()._apply(fn, recurse)
 
     def project_pair_features(self, f2d: torch.Tensor | None, length: int) -> torch.Tensor:
         """First-layer contribution of fixed pair features f2d[i, j] as (1, C, j, i), bias included."""
@@ -94,16 +155,50 @@ class TrRosettaNetwork(nn.Module):
         norm = self.first_block[1]
         return F.elu(F.instance_norm(h, weight=norm.weight, bias=norm.bias, eps=_EPS))
 
-    def trunk(self, h: torch.Tensor, checkpoint_segments: int = 0) -> torch.Tensor:
+    def trunk(self, h: torch.Tensor, checkpoint_segments: int = 0, compiled: bool = False) -> torch.Tensor:
         """The residual blocks; with ``checkpoint_segments`` > 0 and gradients on, activations
         inside each segment are recomputed in the backward pass instead of kept (less memory,
-        about one extra forward of compute)."""
+        about one extra forward of compute). ``compiled`` runs them through ``torch.compile``
+        in channels-last layout (eager when dropout is on)."""
         n = len(self.layers)
+        blocks = self._blocks
+        if compiled and not self.dropout:
+            blocks = self._compiled_blocks
+            if torch.is_autocast_enabled(h.device.type):  # the compiled blocks cast explicitly
+                h = h.to(torch.get_autocast_dtype(h.device.type))
+            h = h.contiguous(memory_format=torch.channels_last)  # oneDNN's fast layout
         if checkpoint_segments <= 0 or not torch.is_grad_enabled():
-            return self._blocks(h, 0, n)
+            return blocks(h, 0, n)
         size = -(-n // checkpoint_segments)
         for start in range(0, n, size):
-            h = checkpoint(self._blocks, h, start, min(n, start + size), use_reentrant=False)
+            h = checkpoint(blocks, h, start, min(n, start + size), use_reentrant=False)
+        return h
+
+    def _weights_for(self, dtype: torch.dtype, device: torch.device) -> list[tuple[torch.Tensor, ...]]:
+        """Block weights cast once to the compute dtype in channels-last (the weights are frozen)."""
+        key = (dtype, device)
+        if key not in self._fast_weights:
+            cl = torch.channels_last
+            self._fast_weights[key] = [
+                (
+                    b[0].weight.detach().to(dtype).contiguous(memory_format=cl),
+                    b[1].weight.detach().float(),
+                    b[1].bias.detach().float(),
+                    b[4].weight.detach().to(dtype).contiguous(memory_format=cl),
+                    b[5].weight.detach().float(),
+                    b[5].bias.detach().float(),
+                )
+                for b in self.layers
+            ]
+        return self._fast_weights[key]
+
+    def _compiled_blocks(self, h: torch.Tensor, start: int, stop: int) -> torch.Tensor:
+        fn = _compiled_block()
+        weights = self._weights_for(h.dtype, h.device)
+        # 5 dilations x grad/no-grad x dtypes exceed dynamo's default of 8 variants per function.
+        with torch._dynamo.config.patch(recompile_limit=64), torch.autocast(h.device.type, enabled=False):
+            for i in range(start, stop):
+                h = fn(h, *weights[i], self.layers[i][0].dilation[0])
         return h
 
     def _blocks(self, h: torch.Tensor, start: int, stop: int) -> torch.Tensor:
@@ -130,6 +225,10 @@ class TrRosettaNetwork(nn.Module):
         return {k: torch.softmax(out[k].float(), dim=1).permute(0, 3, 2, 1) for k in OUTPUTS}
 
     def forward(
-        self, f1d: torch.Tensor, pair_term: torch.Tensor, checkpoint_segments: int = 0
+        self,
+        f1d: torch.Tensor,
+        pair_term: torch.Tensor,
+        checkpoint_segments: int = 0,
+        compiled: bool = False,
     ) -> dict[str, torch.Tensor]:
-        return self.heads(self.trunk(self.embed(f1d, pair_term), checkpoint_segments))
+        return self.heads(self.trunk(self.embed(f1d, pair_term), checkpoint_segments, compiled))
