@@ -207,3 +207,22 @@ def test_structure_agreement_on_a_design():
     assert any(m.startswith("spearman_fa_") for m in metrics)
     assert "hbnet_average_precision" in metrics
     assert not any("ddg" in m for m in metrics)  # the alanine scan (about a minute on CPU) was not asked for
+
+
+def test_structure_spearman_rows_follow_the_energy_table():
+    """Importance equal to minus the ref2015 total: rho(total) = -1 and rho(|total|) as scipy computes it."""
+    from scipy.stats import spearmanr
+
+    from protscramble.benchmark.metrics import structure_rows
+    from protscramble.structures import load_structure, per_residue_energies
+
+    pdb = shared_file("structures", "designed", "pdl1_binders", "pd1_r1_10_r2_0.pdb")
+    seq = load_structure(pdb, chains=["A"]).sequence("A")
+    total = per_residue_energies(pdb, chains=["A"], backend="table").total
+    assert len(total) == len(seq)
+    rows, _ = structure_rows({"favourable": -total}, seq, str(pdb), "A", 10, 200, 0, compute_ddg=False)
+    metrics = {r["metric"]: r for r in rows}
+    assert metrics["spearman_total"]["value"] == pytest.approx(-1.0)
+    assert metrics["spearman_total"]["p_value"] == pytest.approx(1 / 201)
+    expected = spearmanr(-total, np.abs(total)).statistic
+    assert metrics["spearman_abs_total"]["value"] == pytest.approx(expected)

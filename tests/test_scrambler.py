@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+
 import numpy as np
 import pytest
 import torch
@@ -122,3 +124,35 @@ def test_batching_does_not_change_an_examples_result():
     per_example = sc.attribute(x, bg, seed=[9, 10, 9])
     assert np.allclose(per_example.importance[[0, 2]], batch.importance[[0, 2]], atol=1e-6)
     assert not np.allclose(per_example.importance[1], batch.importance[1], atol=1e-3)
+
+
+class ArithmeticRecorder(PositionReader):
+    """Records, for every backward pass through it, whether its ``arithmetic()`` context was active."""
+
+    def __init__(self, positions):
+        super().__init__(positions)
+        self.active = False
+        self.seen: list[bool] = []
+
+    @contextlib.contextmanager
+    def arithmetic(self):
+        self.active = True
+        try:
+            yield
+        finally:
+            self.active = False
+
+    def __call__(self, x):
+        out = super().__call__(x)
+        if out["y"].requires_grad:
+            out["y"].register_hook(lambda g: self.seen.append(self.active) or g)
+        return out
+
+
+def test_every_backward_runs_inside_the_predictors_arithmetic_context():
+    pred = ArithmeticRecorder([1, 4])
+    PerExampleScrambler(pred, steps=5, samples=4, max_batch=2).attribute(
+        _inputs(1), torch.full((12, 4), 0.25), seed=0
+    )
+    assert len(pred.seen) == 10 and all(pred.seen)  # 5 steps x 2 sample chunks
+    assert not pred.active

@@ -122,6 +122,14 @@ def structure_rows(
                 "p_value": sp["total"]["p_value"],
             }
         )
+        rows.append(
+            {
+                "method": method,
+                "metric": "spearman_abs_total",
+                "value": sp["abs_total"]["rho"],
+                "p_value": sp["abs_total"]["p_value"],
+            }
+        )
         for term, r in sp["terms"].items():
             rows.append(
                 {"method": method, "metric": f"spearman_{term}", "value": r["rho"], "p_value": r["p_value"]}

@@ -192,7 +192,8 @@ def write_summary(
         keep = [
             r
             for r in tables["structure"]
-            if r["metric"] in ("spearman_total", "hbnet_average_precision") or "ddg" in str(r["metric"])
+            if r["metric"] in ("spearman_total", "spearman_abs_total", "hbnet_average_precision")
+            or "ddg" in str(r["metric"])
         ]
         md += [
             "## Structure agreement (all terms in structure.tsv)",
