@@ -72,10 +72,20 @@ def test_soft_input_features_are_differentiable():
     x = torch.softmax(torch.randn(1, 5, 20), -1).requires_grad_()
     f = sequence_features(x)
     assert f.shape == (1, 5, 42)
-    assert torch.allclose(f[..., 20:40], x + 1e-9)  # profile of a one-row MSA is the sequence
-    assert torch.allclose(f[..., 40], torch.zeros(1, 5))  # gap channel empty
+    assert torch.equal(f[..., 20:40], x)  # profile of a one-row MSA is the sequence
+    assert torch.equal(f[..., 40:], torch.zeros(1, 5, 2))  # gap channel empty, entropy not passed on
     f.sum().backward()
     assert torch.isfinite(x.grad).all()
+
+
+def test_single_sequence_features_equal_a_one_row_alignment():
+    from protscramble.predictors.trrosetta.features import alignment_features
+
+    seq = "MKVLAAGIEELLKKLG"
+    profile, pair = alignment_features(parse_a3m_text(f">q\n{seq}\n"))
+    x = one_hot(seq)[None]
+    assert pair is None  # a one-row alignment has no couplings
+    assert torch.allclose(sequence_features(x), sequence_features(x, profile), atol=1e-6)
 
 
 def test_msa_features():

@@ -30,13 +30,16 @@ def _profile_with_entropy(f: torch.Tensor) -> torch.Tensor:
 def sequence_features(x: torch.Tensor, profile: torch.Tensor | None = None) -> torch.Tensor:
     """1-D features (N, L, 42) for (soft) sequences ``x`` of shape (N, L, 20).
 
-    Without an alignment the profile is the sequence itself (a one-row MSA),
-    exactly as trRosetta computes it; with one, ``profile`` holds the fixed
-    (L, 22) profile-plus-entropy of the alignment.
+    Without an alignment the profile is the sequence itself (a one-row MSA)
+    with an empty gap column and zero entropy: for a hard sequence that is what
+    trRosetta computes from a one-row alignment, and for a soft (sampled)
+    sequence it is what the published scrambler feeds the network (its entropy
+    is not passed on). With an alignment, ``profile`` holds the fixed (L, 22)
+    profile-plus-entropy of the alignment.
     """
     if profile is None:
-        gap = torch.zeros_like(x[..., :1])
-        prof = _profile_with_entropy(torch.cat([x, gap], dim=-1))
+        zeros = torch.zeros_like(x[..., :1])
+        prof = torch.cat([x, zeros, zeros], dim=-1)
     else:
         prof = profile.to(x).unsqueeze(0).expand(x.shape[0], -1, -1)
     return torch.cat([x, prof], dim=-1)
