@@ -76,6 +76,10 @@ def _compiled_block():
     # dilation, never on the weights (they are arguments). Shapes are symbolic from the start so
     # a new length does not recompile and the kernels (hence the numbers) never depend on which
     # lengths a process happened to see first.
+    # The engine accumulates sample chunks with backward(retain_graph=True), which compiled
+    # backwards with donated buffers refuse; the backward is compiled lazily, outside any
+    # context we could scope, so donation (a memory optimisation only) is switched off here.
+    torch._functorch.config.donated_buffer = False
     return torch.compile(fused_block, dynamic=True)
 
 
