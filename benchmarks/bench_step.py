@@ -124,8 +124,7 @@ def main() -> None:
         if device.type == "cuda"
         else f"{platform.processor() or platform.machine()} CPU, {torch.get_num_threads()} threads"
     )
-    compile_flag = {"auto": "auto", "on": True, "off": False}[args.compile]
-    ours = TrRosetta("xaa", device=device, precision=args.precision, compile=compile_flag)
+    ours = TrRosetta("xaa", device=device, precision=args.precision, compile=args.compile)
     naive = naive_predict(naive_network(device))
     print(
         f"device: {name}; torch {torch.__version__}; ours precision {ours.precision}, compiled {ours.compile}; K = {args.samples}; median of {args.repeats}"

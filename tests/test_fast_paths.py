@@ -171,17 +171,17 @@ def test_compile_and_precision_arguments(monkeypatch, trrosetta_xaa):
 
 def test_tf32_switch_is_scoped_to_the_call_and_restored_on_error():
     """fp32 means IEEE float32 on CUDA (TF32 off), tf32 turns it on; both restore the caller's setting."""
-    from protscramble.predictors.trrosetta.model import _conv_arithmetic
+    from protscramble.predictors.trrosetta.model import _tf32_switch
 
     cuda = torch.device("cuda")  # only flags are touched: no GPU is needed
     before = torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32
     try:
         torch.backends.cudnn.allow_tf32 = torch.backends.cuda.matmul.allow_tf32 = True
-        with _conv_arithmetic(cuda, "fp32"):
+        with _tf32_switch(cuda, "fp32"):
             assert not torch.backends.cudnn.allow_tf32 and not torch.backends.cuda.matmul.allow_tf32
         assert torch.backends.cudnn.allow_tf32 and torch.backends.cuda.matmul.allow_tf32
         torch.backends.cudnn.allow_tf32 = torch.backends.cuda.matmul.allow_tf32 = False
-        with pytest.raises(RuntimeError), _conv_arithmetic(cuda, "tf32"):
+        with pytest.raises(RuntimeError), _tf32_switch(cuda, "tf32"):
             assert torch.backends.cudnn.allow_tf32 and torch.backends.cuda.matmul.allow_tf32
             raise RuntimeError("boom")
         assert not torch.backends.cudnn.allow_tf32 and not torch.backends.cuda.matmul.allow_tf32

@@ -66,7 +66,6 @@ _PREDICTORS: dict[tuple, object] = {}
 
 def _predictor(config: BatchConfig, device: str):
     """trRosetta for ``device``, loaded once per process (weights take a while on a cold cache)."""
-    from ..cli.explain import COMPILE_CHOICES
     from ..predictors.trrosetta import TrRosetta
 
     e = config.explain
@@ -78,7 +77,7 @@ def _predictor(config: BatchConfig, device: str):
             device=device,
             weights=e["weights"],
             precision=e["precision"],
-            compile=COMPILE_CHOICES[e["compile"]],
+            compile=e["compile"],
         )
     return _PREDICTORS[key]
 

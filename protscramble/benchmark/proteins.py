@@ -36,6 +36,11 @@ def data_dir(path: str | os.PathLike | None = None) -> Path:
     return d
 
 
+def source_protein(name: str) -> str:
+    """The reference-data protein of a benchmark entry name: ``T1001@0.5`` -> ``T1001``."""
+    return name.split("@")[0]
+
+
 @dataclass(frozen=True)
 class BenchmarkProtein:
     """One benchmark protein with the published explanation settings."""
@@ -59,7 +64,7 @@ class BenchmarkProtein:
     @property
     def source(self) -> str:
         """The reference-data protein this entry explains (``T1001`` for ``T1001@0.5``)."""
-        return self.name.split("@")[0]
+        return source_protein(self.name)
 
     def at_bits(self, bits: float) -> BenchmarkProtein:
         """This protein at another conservation target, named ``NAME@BITS`` unless it is the default."""
@@ -120,8 +125,6 @@ def _set_members(name: str, cat: dict[str, BenchmarkProtein]) -> list[str] | Non
         "designs": ["designs"],
         "all": ["hallucinated", "TR005257", "T1001", "top7", "designs"],
     }
-    if name == "published":
-        return None  # expanded row by row in resolve_proteins
     if name == "quick":
         return [n for n in ("TR005257", "hallucinated_0417") if n in cat]
     if name in groups:
@@ -161,8 +164,8 @@ def _one_protein(token: str, cat: dict[str, BenchmarkProtein]) -> BenchmarkProte
     try:
         value = float(bits)
     except ValueError:
-        value = -1.0
-    if not value > 0:
+        value = float("nan")
+    if not value > 0:  # also false for NaN
         raise InvalidParameterError(f"target bits in {token!r} must be a number > 0")
     return cat[name].at_bits(value)
 

@@ -257,7 +257,7 @@ def run_benchmark(
                 models,
                 device=torch.device(device),
                 precision=protocol.precision,
-                compile={"auto": "auto", "on": True, "off": False}[protocol.compile],
+                compile=protocol.compile,
             )
         _run_protein(p, predictor, methods, protocol, settings, pdir, log)
     write_summary(

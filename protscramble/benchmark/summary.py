@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from ..io import atomic_write_text
+from .proteins import source_protein
 from .protocols import Protocol
 from .runner import (
     AUC_COLUMNS,
@@ -39,7 +40,7 @@ def published_comparison(
 ) -> list[dict[str, Any]]:
     """Every row of ``published_results.tsv`` with our scrambler-inclusion evaluation KL at the same settings."""
     ours = {
-        (str(e["protein"]).split("@")[0], e["background"], float(e["target_bits"])): e
+        (source_protein(str(e["protein"])), e["background"], float(e["target_bits"])): e
         for e in evals
         if e["method"] == "scrambler_inclusion"
     }

@@ -71,9 +71,6 @@ def add_scrambler_arguments(p: argparse.ArgumentParser, steps: int = 500, sample
     p.add_argument("--quiet", action="store_true", help="no progress bar")
 
 
-COMPILE_CHOICES = {"auto": "auto", "on": True, "off": False}
-
-
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("explain", help="explain trRosetta's prediction for a protein by scrambling")
     add_input_arguments(p)
@@ -133,7 +130,7 @@ def run_explain(args: argparse.Namespace, proteins: list) -> int:
         device=device,
         weights=args.weights,
         precision=args.precision,
-        compile=COMPILE_CHOICES[args.compile],
+        compile=args.compile,
     )
     results = explain_trrosetta(
         todo,

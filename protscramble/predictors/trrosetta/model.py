@@ -68,13 +68,9 @@ def resolve_precision(precision: str, device: torch.device) -> str:
 
 
 @contextlib.contextmanager
-def _conv_arithmetic(device: torch.device, precision: str) -> Iterator[None]:
-    """bf16 autocast, or cuDNN's TF32 switch set for this call only (restored after)."""
-    if precision == "bf16":
-        with torch.autocast(device.type, dtype=torch.bfloat16):
-            yield
-        return
-    if device.type != "cuda":
+def _tf32_switch(device: torch.device, precision: str) -> Iterator[None]:
+    """On CUDA, TF32 on for ``tf32`` and off otherwise, for this block only (restored after)."""
+    if device.type != "cuda" or precision == "bf16":
         yield
         return
     saved = torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32
@@ -230,9 +226,7 @@ class TrRosetta:
         when each backward kernel launches, so setting it around the forward alone is
         not enough. bf16 autocast needs nothing here (the backward follows the forward's dtypes).
         """
-        if self.precision == "bf16":
-            return contextlib.nullcontext()
-        return _conv_arithmetic(self.device, self.precision)
+        return _tf32_switch(self.device, self.precision)
 
     def _pair_term(self, k: int, net: TrRosettaNetwork, length: int) -> torch.Tensor:
         if self._pair_terms is not None:
@@ -250,8 +244,9 @@ class TrRosetta:
         f1d = sequence_features(x, self._profile)
         total: dict[str, torch.Tensor] | None = None
         segments = self.checkpoint_segments(x.shape[1])
+        autocast = torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.precision == "bf16")
         for k, net in enumerate(self.networks):
-            with _conv_arithmetic(self.device, self.precision):
+            with autocast, self.arithmetic():
                 out = net(f1d, self._pair_term(k, net, x.shape[1]), segments, self.compile)
             total = out if total is None else {n: total[n] + out[n] for n in OUTPUTS}
         assert total is not None
