@@ -226,3 +226,44 @@ def test_structure_spearman_rows_follow_the_energy_table():
     assert metrics["spearman_total"]["p_value"] == pytest.approx(1 / 201)
     expected = spearmanr(-total, np.abs(total)).statistic
     assert metrics["spearman_abs_total"]["value"] == pytest.approx(expected)
+
+
+def test_methods_are_cached_so_added_methods_and_interrupted_proteins_reuse_work(tmp_path, monkeypatch):
+    import protscramble.benchmark.runner as runner
+
+    def broken(_):
+        raise RuntimeError("stopped midway")
+
+    out = tmp_path / "bench"
+    # An interrupted protein: random finished, gradient x input crashed -> nothing half-written.
+    monkeypatch.setitem(runner.METHODS, "gradient_x_input", broken)
+    with pytest.raises(RuntimeError, match="midway"):
+        run_benchmark(PROTEINS[:1], ["random", "gradient_x_input"], TINY, out, predictor=ToyPairPredictor())
+    assert not (out / "proteins" / "toy_a").exists()
+    monkeypatch.undo()
+
+    # The rerun must not recompute random (it would raise), and may add methods.
+    monkeypatch.setitem(runner.METHODS, "random", broken)
+    logs: list[str] = []
+    run_benchmark(
+        PROTEINS[:1], ["random", "gradient_x_input", "saliency"], TINY, out, predictor=ToyPairPredictor(),
+        log=logs.append,
+    )  # fmt: skip
+    assert "toy_a: random reused from an earlier run" in logs
+    monkeypatch.undo()
+
+    fresh = run_benchmark(
+        PROTEINS[:1], ["random", "gradient_x_input", "saliency"], TINY, tmp_path / "fresh",
+        predictor=ToyPairPredictor(),
+    )  # fmt: skip
+    for name in ("faithfulness.tsv", "auc.tsv"):
+        assert read_tsv(out / name) == read_tsv(fresh / name), name
+    imp = read_tsv(out / "proteins" / "toy_a" / "importance.tsv")
+    assert imp == read_tsv(fresh / "proteins" / "toy_a" / "importance.tsv")
+
+    # Other settings never reuse cached results.
+    monkeypatch.setitem(runner.METHODS, "random", broken)
+    with pytest.raises(RuntimeError, match="midway"):
+        run_benchmark(
+            PROTEINS[:1], ["random"], TINY.with_overrides(seed=3), out, predictor=ToyPairPredictor()
+        )

@@ -20,7 +20,7 @@ from ..backgrounds import make_background
 from ..errors import InvalidParameterError
 from ..evaluation import sampled_divergence
 from ..explain import safe_name, versions
-from ..io import atomic_output_dir, atomic_write_text
+from ..io import atomic_output_dir, atomic_write_json, atomic_write_text
 from ..objectives import prediction_kl
 from ..predictors.base import Predictor
 from .methods import METHODS, MethodInput, importance_of
@@ -29,6 +29,9 @@ from .proteins import BenchmarkProtein
 from .protocols import Protocol
 
 DONE = "done.json"
+#: Per-method results (importance, evaluation KL, curves) under ``out/CACHE/PROTEIN/METHOD.json``, reused
+#: when a later run with the same settings asks for more methods or resumes a protein stopped midway.
+CACHE = "method_cache"
 
 
 def write_tsv(path: Path, rows: Sequence[Mapping[str, Any]], columns: Sequence[str]) -> None:
@@ -107,6 +110,15 @@ def _finished(pdir: Path, settings: Mapping[str, Any], methods: Sequence[str]) -
     )
 
 
+def _cached_method(path: Path, settings: Mapping[str, Any]) -> dict[str, Any] | None:
+    try:
+        entry = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+    same = entry.get("settings") == json.loads(json.dumps(settings))
+    return entry if same and "importance" in entry and "seconds" in entry else None
+
+
 def _run_protein(
     p: BenchmarkProtein,
     predictor: Predictor,
@@ -127,28 +139,48 @@ def _run_protein(
     with torch.no_grad():
         reference = {k: v.detach().float() for k, v in pred(x).items()}
     steps = protocol.steps_for(p.published_steps)
+    cache = pdir.parent.parent / CACHE / pdir.name
     importances: dict[str, np.ndarray] = {}
     timing, evals = [], []
+    faith: list[dict[str, Any]] = []
+    entries: dict[str, dict[str, Any]] = {}
     for m in methods:
-        t0 = time.perf_counter()
-        exp = METHODS[m](MethodInput(pred, x, bg, reference, protocol, p.target_bits, steps))
-        importances[m] = importance_of(exp)
-        if m.startswith("scrambler") and exp.pssm is not None:
-            kl = sampled_divergence(
-                pred, reference, torch.as_tensor(exp.pssm, device=dev), protocol.eval_samples,
-                seed=protocol.seed + 1, divergence=prediction_kl,
-            )[0]  # fmt: skip
-            evals.append({
-                "protein": p.name, "method": m, "background": p.background, "pseudocount": p.pseudocount,
-                "target_bits": p.target_bits, "steps": steps,
-                "eval_kl_mean": float(np.mean(kl)), "eval_kl_median": float(np.median(kl)),
-            })  # fmt: skip
-        timing.append({"protein": p.name, "method": m, "seconds": time.perf_counter() - t0})
-        log(f"{p.name}: {m} done in {timing[-1]['seconds']:.0f} s")
+        entry = _cached_method(cache / f"{m}.json", settings)
+        if entry is not None:
+            log(f"{p.name}: {m} reused from an earlier run")
+        else:
+            t0 = time.perf_counter()
+            exp = METHODS[m](MethodInput(pred, x, bg, reference, protocol, p.target_bits, steps))
+            entry = {"settings": settings, "importance": importance_of(exp).tolist(), "eval": None}
+            if m.startswith("scrambler") and exp.pssm is not None:
+                kl = sampled_divergence(
+                    pred, reference, torch.as_tensor(exp.pssm, device=dev), protocol.eval_samples,
+                    seed=protocol.seed + 1, divergence=prediction_kl,
+                )[0]  # fmt: skip
+                entry["eval"] = {
+                    "protein": p.name, "method": m, "background": p.background,
+                    "pseudocount": p.pseudocount, "target_bits": p.target_bits, "steps": steps,
+                    "eval_kl_mean": float(np.mean(kl)), "eval_kl_median": float(np.median(kl)),
+                }  # fmt: skip
+            entry["seconds"] = time.perf_counter() - t0
+            atomic_write_json(cache / f"{m}.json", entry)
+            log(f"{p.name}: {m} done in {entry['seconds']:.0f} s")
+        entries[m] = entry
+        importances[m] = np.asarray(entry["importance"], dtype=np.float64)
+        if entry["eval"] is not None:
+            evals.append(entry["eval"])
+        timing.append({"protein": p.name, "method": m, "seconds": entry["seconds"]})
     t0 = time.perf_counter()
-    faith = faithfulness_rows(
-        pred, x, importances, bg, reference, protocol.fractions, protocol.faithfulness_samples, protocol.seed
+    # Each method's curves use their own seeded draws, so curves from an earlier run are reused as they are.
+    todo = {m: imp for m, imp in importances.items() if "faithfulness" not in entries[m]}
+    new_rows = faithfulness_rows(
+        pred, x, todo, bg, reference, protocol.fractions, protocol.faithfulness_samples, protocol.seed
     )
+    for m in todo:
+        entries[m]["faithfulness"] = [r for r in new_rows if r["method"] == m]
+        atomic_write_json(cache / f"{m}.json", entries[m])
+    for m in methods:
+        faith.extend(dict(r) for r in entries[m]["faithfulness"])
     timing.append(
         {"protein": p.name, "method": "faithfulness_evaluation", "seconds": time.perf_counter() - t0}
     )
