@@ -23,15 +23,17 @@ methods replace a feature by one baseline, not by each alternative letter.
 from __future__ import annotations
 
 import time
+import warnings
 from collections.abc import Callable, Mapping
 
 import torch
+from torch import nn
 from tqdm.auto import tqdm
 
 from .errors import BackendUnavailableError, InvalidParameterError
 from .explanation import Explanation
 from .objectives import prediction_kl
-from .predictors.base import Predictor, arithmetic
+from .predictors.base import Predictor, arithmetic, layerwise
 
 Prediction = Mapping[str, torch.Tensor]
 Objective = Callable[[Prediction, Prediction], torch.Tensor]
@@ -223,12 +225,7 @@ class IntegratedGradients(_Baseline):
         """``background``: (L, A) or (B, L, A); default uniform over the alphabet."""
         t0 = time.perf_counter()
         x, mask, ref = self._prepare(inputs, position_mask, reference)
-        if background is None:
-            base = torch.full_like(x, 1.0 / x.shape[-1])
-        else:
-            bg = background.to(x.device, torch.float32)
-            base = (bg.unsqueeze(0) if bg.dim() == 2 else bg).expand_as(x)
-        base = torch.where(mask.unsqueeze(-1), base, x)
+        base = _baseline_pssm(x, mask, background)
         keys = list(ref)
         ig = _captum().IntegratedGradients(self._forward(keys))
         per_call = max(1, max_batch // self.n_steps)  # examples per Captum call
@@ -250,6 +247,166 @@ class IntegratedGradients(_Baseline):
         per_pos = torch.cat(parts).sum(-1)
         return self._explanation(
             per_pos if self.signed else per_pos.abs(), x, mask, t0, n_steps=self.n_steps, signed=self.signed
+        )
+
+
+class _ObjectiveModule(nn.Module):
+    """The objective as an ``nn.Module`` over the predictor's activation modules (what DeepLift hooks)."""
+
+    def __init__(self, forward: Callable[..., torch.Tensor], parts: list[nn.Module]) -> None:
+        super().__init__()
+        self.parts = nn.ModuleList(parts)
+        self._objective = forward
+
+    def forward(self, x: torch.Tensor, *ref_values: torch.Tensor) -> torch.Tensor:
+        return self._objective(x, *ref_values)
+
+
+def _baseline_pssm(x: torch.Tensor, mask: torch.Tensor, background: torch.Tensor | None) -> torch.Tensor:
+    """Background PSSM on scrambleable positions, the input itself on fixed/padding rows."""
+    if background is None:
+        base = torch.full_like(x, 1.0 / x.shape[-1])
+    else:
+        bg = background.to(x.device, torch.float32)
+        base = (bg.unsqueeze(0) if bg.dim() == 2 else bg).expand_as(x)
+    return torch.where(mask.unsqueeze(-1), base, x)
+
+
+class DeepLift(_Baseline):
+    """DeepLIFT with the rescale rule (Shrikumar et al. 2017) via Captum.
+
+    Every nonlinearity the predictor runs as a module of its own (trRosetta:
+    its 123 ELUs) gets the rescale rule, Δoutput / Δinput between the input
+    and the baseline; operations without a module (instance norm, softmax,
+    the objective's log) pass plain gradients. Needs a predictor with a
+    ``layerwise()`` context (:func:`~protscramble.predictors.base.layerwise`);
+    inside it trRosetta runs its eager kernels. The baseline is the
+    background PSSM on scrambleable positions (the "expected" sequence, as
+    for integrated gradients). Importance = |sum over letters| of the
+    attribution (or the signed sum).
+
+    Examples
+    --------
+    >>> dl = DeepLift(TrRosetta("xaa"))                               # doctest: +SKIP
+    >>> exp = dl.attribute(one_hot(seq)[None], background=bg)         # doctest: +SKIP
+    >>> exp.importance.shape                                          # doctest: +SKIP
+    (1, L)
+    """
+
+    method = "deeplift"
+
+    def __init__(
+        self, predictor: Predictor, objective: Objective | None = None, signed: bool = False
+    ) -> None:
+        super().__init__(predictor, objective)
+        self.signed = signed
+
+    def _attributions(
+        self, x: torch.Tensor, baselines: torch.Tensor, ref: dict[str, torch.Tensor], max_batch: int
+    ) -> torch.Tensor:
+        """(x - baseline) x DeepLIFT multipliers, shaped like ``x``; ``max_batch`` counts inputs and baselines."""
+        keys = list(ref)
+        per_call = max(1, max_batch // 2)  # Captum runs inputs and baselines as one batch
+        parts = []
+        with layerwise(self.predictor) as modules, arithmetic(self.predictor), warnings.catch_warnings():
+            # Captum announces its (temporary) hooks on every call.
+            warnings.filterwarnings("ignore", message="Setting forward, backward hooks")
+            dl = _captum().DeepLift(_ObjectiveModule(self._forward(keys), modules))
+            for s in range(0, x.shape[0], per_call):
+                sl = slice(s, s + per_call)
+                parts.append(
+                    dl.attribute(
+                        x[sl].clone().requires_grad_(True),
+                        baselines=baselines[sl],
+                        additional_forward_args=tuple(ref[k][sl] for k in keys),
+                    ).detach()
+                )
+        return torch.cat(parts)
+
+    def attribute(
+        self,
+        inputs: torch.Tensor,
+        *,
+        background: torch.Tensor | None = None,
+        position_mask: torch.Tensor | None = None,
+        reference: Prediction | None = None,
+        max_batch: int = 8,
+    ) -> Explanation:
+        """``background``: (L, A) or (B, L, A); default uniform over the alphabet."""
+        t0 = time.perf_counter()
+        x, mask, ref = self._prepare(inputs, position_mask, reference)
+        per_pos = self._attributions(x, _baseline_pssm(x, mask, background), ref, max_batch).sum(-1)
+        return self._explanation(per_pos if self.signed else per_pos.abs(), x, mask, t0, signed=self.signed)
+
+
+class DeepLiftShap(DeepLift):
+    """DeepLIFT averaged over baseline sequences sampled from the background (DeepSHAP).
+
+    ``n_baselines`` sequences are drawn letter by letter from the background
+    PSSM (seeded); the attribution is the mean of the DeepLIFT attributions
+    against each, as Captum's ``DeepLiftShap`` computes, but one baseline at a
+    time so memory stays that of a single DeepLIFT pass.
+    """
+
+    method = "deeplift_shap"
+
+    def __init__(
+        self,
+        predictor: Predictor,
+        objective: Objective | None = None,
+        n_baselines: int = 8,
+        signed: bool = False,
+        seed: int = 0,
+    ) -> None:
+        super().__init__(predictor, objective, signed)
+        if n_baselines < 1:
+            raise InvalidParameterError(f"number of baselines must be at least 1, got {n_baselines}")
+        self.n_baselines = n_baselines
+        self.seed = seed
+
+    def baseline_sequences(
+        self, x: torch.Tensor, mask: torch.Tensor, background: torch.Tensor | None
+    ) -> list[torch.Tensor]:
+        """The ``n_baselines`` one-hot baselines (each shaped like ``x``) drawn from the background (seeded).
+
+        Fixed and padding rows keep the input's letters.
+        """
+        everywhere = torch.ones_like(
+            mask
+        )  # draw on padding rows too (they may be all-zero), then restore them
+        pssm = _baseline_pssm(x, everywhere, background).reshape(-1, x.shape[-1]).cpu()
+        gen = torch.Generator().manual_seed(self.seed)
+        out = []
+        for _ in range(self.n_baselines):
+            letters = torch.multinomial(pssm, 1, generator=gen)
+            sample = torch.zeros_like(pssm).scatter_(1, letters, 1.0).reshape(x.shape).to(x.device)
+            out.append(torch.where(mask.unsqueeze(-1), sample, x))
+        return out
+
+    def attribute(
+        self,
+        inputs: torch.Tensor,
+        *,
+        background: torch.Tensor | None = None,
+        position_mask: torch.Tensor | None = None,
+        reference: Prediction | None = None,
+        max_batch: int = 8,
+    ) -> Explanation:
+        """``background``: (L, A) or (B, L, A); default uniform over the alphabet."""
+        t0 = time.perf_counter()
+        x, mask, ref = self._prepare(inputs, position_mask, reference)
+        total = torch.zeros_like(x)
+        for sample in self.baseline_sequences(x, mask, background):
+            total += self._attributions(x, sample, ref, max_batch)
+        per_pos = (total / self.n_baselines).sum(-1)
+        return self._explanation(
+            per_pos if self.signed else per_pos.abs(),
+            x,
+            mask,
+            t0,
+            signed=self.signed,
+            n_baselines=self.n_baselines,
+            seed=self.seed,
         )
 
 

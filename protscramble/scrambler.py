@@ -74,14 +74,23 @@ class ScoreParameterisation(torch.nn.Module):
     Instance normalisation over positions keeps the logits' scale from
     running away, so the conservation penalty is met by ``gamma``/``beta``
     and the logits only decide the ranking of positions.
+
+    The logits are stored standardised and scaled to ``logit_scale`` with
+    ``gamma``/``beta`` holding the given logits' spread and mean, so the start
+    reproduces ``softplus(logits)`` exactly. The scale matters because Adam moves
+    every logit by about the learning rate per update whatever its size: the
+    published scrambler draws its (1, L) logit embedding glorot-normal, standard
+    deviation sqrt(2 / (1 + L)) (:func:`published_logit_scale`), and a ranking
+    stored at unit scale would move about sqrt(L / 2) times slower.
     """
 
-    def __init__(self, logits: torch.Tensor, position_mask: torch.Tensor) -> None:
+    def __init__(self, logits: torch.Tensor, position_mask: torch.Tensor, logit_scale: float = 1.0) -> None:
         super().__init__()
+        if not logit_scale > 0:
+            raise InvalidParameterError(f"logit scale must be > 0, got {logit_scale}")
         self.register_buffer("mask", position_mask.to(logits.dtype))
         mean, std = self._moments(logits)
-        self.logits = torch.nn.Parameter(logits.clone())
-        # Start at the identity so that init_scores (if given) are reproduced exactly.
+        self.logits = torch.nn.Parameter((logits - mean) / std * logit_scale)
         self.gamma = torch.nn.Parameter(std.clone())
         self.beta = torch.nn.Parameter(mean.clone())
 
@@ -95,6 +104,11 @@ class ScoreParameterisation(torch.nn.Module):
         mean, std = self._moments(self.logits)
         z = (self.logits - mean) / std
         return torch.nn.functional.softplus(self.gamma * z + self.beta) * self.mask
+
+
+def published_logit_scale(length: int) -> float:
+    """Standard deviation of the published per-example logits: glorot-normal for a (1, L) embedding."""
+    return math.sqrt(2.0 / (1 + length))
 
 
 def _inverse_softplus(s: torch.Tensor) -> torch.Tensor:
@@ -120,9 +134,11 @@ class PerExampleScrambler:
         ``divergence(reference, predicted) -> (N,)``; defaults to
         :func:`~protscramble.objectives.prediction_kl` in the direction of
         ``settings.kl_direction``. Forward KL(P_original || P_scrambled) is the
-        default because it is the published evaluation figure and it is
-        mass-covering: it punishes scrambled predictions that lose any mode the
-        original prediction had.
+        default: it is the published evaluation figure and it is mass-covering
+        (it punishes scrambled predictions that lose any mode the original
+        prediction had). The published trRosetta scrambler trained on the
+        reverse, KL(P_scrambled || P_original) (``kl_direction="reverse"``), which
+        the benchmark's protocols use.
     **settings
         Fields of :class:`ScramblerSettings`.
 
@@ -217,13 +233,18 @@ class PerExampleScrambler:
         if len(seeds) != b:
             raise InvalidParameterError(f"{len(seeds)} seeds for a batch of {b}")
         if init_scores is None:
+            # Random logits standardised over the scrambleable positions, so gamma = 1 and beta = 0
+            # at the start, as published (the instance norm removes the draw's own mean and spread).
             logits0 = torch.stack(
                 [torch.randn(length, generator=torch.Generator().manual_seed(s)) for s in seeds]
-            )
-            logits0 = logits0.to(device)
+            ).to(device)
+            w = mask.float()
+            mean = (logits0 * w).sum(-1, keepdim=True) / w.sum(-1, keepdim=True).clamp_min(1.0)
+            var = (((logits0 - mean) * w) ** 2).sum(-1, keepdim=True) / w.sum(-1, keepdim=True).clamp_min(1.0)
+            logits0 = (logits0 - mean) * torch.rsqrt(var + 1e-5)
         else:
             logits0 = _inverse_softplus(init_scores.detach().float().to(device))
-        params = ScoreParameterisation(logits0, mask).to(device)
+        params = ScoreParameterisation(logits0, mask, published_logit_scale(length)).to(device)
         opt = torch.optim.Adam(params.parameters(), lr=st.learning_rate, betas=st.betas)
         gens = [torch.Generator(device=device).manual_seed(s) for s in seeds]
 

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import contextlib
+
 import numpy as np
 import pytest
 import torch
 
 from protscramble.baselines import (
+    DeepLift,
+    DeepLiftShap,
     GradientSaliency,
     GradientXInput,
     InSilicoMutagenesis,
@@ -14,7 +18,7 @@ from protscramble.baselines import (
     RandomImportance,
     predicted_class_log_probability,
 )
-from protscramble.errors import InvalidParameterError
+from protscramble.errors import BackendUnavailableError, InvalidParameterError
 from protscramble.explanation import Explanation
 from protscramble.faithfulness import (
     average_precision,
@@ -149,3 +153,86 @@ def test_ranking_metrics() -> None:
     assert roc_auc(np.array([0.5, 0.5]), np.array([0, 1])) == pytest.approx(0.5)
     with pytest.raises(InvalidParameterError):
         roc_auc(np.array([0.1, 0.2]), np.array([1, 1]))
+
+
+class LayerwiseToy(torch.nn.Module):
+    """Linear -> ELU -> linear -> sigmoid, every nonlinearity a module of its own (what DeepLift hooks)."""
+
+    alphabet = "ABCD"
+
+    def __init__(self) -> None:
+        super().__init__()
+        gen = torch.Generator().manual_seed(3)
+        self.w1 = torch.nn.Parameter(torch.randn(LENGTH * ALPHA, 6, generator=gen), requires_grad=False)
+        self.w2 = torch.nn.Parameter(torch.randn(6, 1, generator=gen), requires_grad=False)
+        self.elu, self.sigmoid = torch.nn.ELU(), torch.nn.Sigmoid()
+        self.layerwise_calls = 0
+
+    def __call__(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
+        p = self.sigmoid(self.elu(x.reshape(x.shape[0], -1) @ self.w1) @ self.w2)
+        return {"y": torch.cat([1 - p, p], -1).unsqueeze(1)}
+
+    @contextlib.contextmanager
+    def layerwise(self):
+        self.layerwise_calls += 1
+        yield [self]
+
+
+class EagerOnlyToy(LayerwiseToy):
+    layerwise = None  # type: ignore[assignment]
+
+
+def probability_of_class_1(prediction, reference):  # noqa: ANN001, ANN201
+    return prediction["y"][:, 0, 1]  # linear in the outputs, so DeepLift's completeness is exact
+
+
+def test_deeplift_rescale_rule_is_complete_where_every_nonlinearity_is_a_module() -> None:
+    x, mask = toy_inputs(2)
+    bg = torch.full((LENGTH, ALPHA), 1.0 / ALPHA)
+    toy = LayerwiseToy()
+    dl = DeepLift(toy, objective=probability_of_class_1, signed=True)
+    exp = dl.attribute(x, background=bg, position_mask=mask)
+    assert toy.layerwise_calls == 1 and exp.importance.shape == (2, LENGTH)
+    with torch.no_grad():
+        base = torch.where(mask.unsqueeze(-1), bg.expand_as(x), x)
+        delta = toy(x)["y"][:, 0, 1] - toy(base)["y"][:, 0, 1]
+    # Summation to delta holds for the rescale rule, not for gradient x (input - baseline).
+    np.testing.assert_allclose(exp.importance.sum(-1), delta.numpy(), rtol=1e-4, atol=1e-6)
+    xg = x.clone().requires_grad_(True)
+    (grad,) = torch.autograd.grad(toy(xg)["y"][:, 0, 1].sum(), xg)
+    linearised = ((x - base) * grad).sum((-1, -2))
+    assert not torch.allclose(linearised, delta, rtol=1e-2)
+    assert (exp.importance[:, -1] == 0).all()  # padding row
+    with pytest.raises(BackendUnavailableError, match="layerwise"):
+        DeepLift(EagerOnlyToy()).attribute(x, background=bg)
+
+
+def test_deeplift_shap_is_captums_deeplift_shap_over_the_same_baselines() -> None:
+    from captum.attr import DeepLiftShap as CaptumDeepLiftShap
+
+    x, mask = toy_inputs(2)
+    bg = torch.tensor([0.4, 0.3, 0.2, 0.1]).expand(LENGTH, ALPHA)
+    toy = LayerwiseToy()
+    ours = DeepLiftShap(toy, objective=probability_of_class_1, n_baselines=5, signed=True, seed=7)
+    exp = ours.attribute(x, background=bg, position_mask=mask)
+    baselines = ours.baseline_sequences(x, mask, bg)
+    assert len(baselines) == 5 and all(torch.equal(b[:, -1], x[:, -1]) for b in baselines)
+    assert not torch.equal(baselines[0], baselines[1])  # drawn, not repeated
+
+    class Objective(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.toy = toy
+
+        def forward(self, inp: torch.Tensor) -> torch.Tensor:
+            return probability_of_class_1(toy(inp), None)
+
+    for i in range(2):
+        ref = CaptumDeepLiftShap(Objective()).attribute(
+            x[i : i + 1].clone().requires_grad_(True), baselines=torch.cat([b[i : i + 1] for b in baselines])
+        )
+        np.testing.assert_allclose(exp.importance[i], ref.sum(-1)[0].detach().numpy(), rtol=1e-4, atol=1e-6)
+    again = ours.attribute(x, background=bg, position_mask=mask)
+    np.testing.assert_array_equal(again.importance, exp.importance)
+    with pytest.raises(InvalidParameterError):
+        DeepLiftShap(toy, n_baselines=0)

@@ -7,6 +7,7 @@ are in docs/benchmarks.md.
 
 from __future__ import annotations
 
+import contextlib
 import json
 
 import numpy as np
@@ -39,11 +40,16 @@ class ToyPairPredictor:
         gen = torch.Generator().manual_seed(0)
         self.embed = torch.randn(20, 6, generator=gen)
         self.heads = {"dist": torch.randn(6, 5, generator=gen), "omega": torch.randn(6, 3, generator=gen)}
+        self.activation = torch.nn.ELU()  # a module, so DeepLift can apply its rule
 
     def __call__(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
-        h = x.float() @ self.embed
+        h = self.activation(x.float() @ self.embed)
         pair = h.unsqueeze(2) * h.unsqueeze(1)
         return {k: torch.softmax(pair @ w, -1) for k, w in self.heads.items()}
+
+    @contextlib.contextmanager
+    def layerwise(self):
+        yield [self.activation]
 
 
 PROTEINS = [

@@ -132,11 +132,13 @@ def test_compiled_path_with_chunked_samples_matches_one_call(trrosetta_xaa):
     fast = TrRosetta(networks=trrosetta_xaa.networks, precision="fp32", compile=True)
     x = one_hot(SEQ[:16])[None]
     bg = torch.tensor(native_background(16), dtype=torch.float32)
-    one = PerExampleScrambler(fast, steps=3, samples=4).attribute(x, bg, seed=2)
-    chunked = PerExampleScrambler(fast, steps=3, samples=4, max_batch=1).attribute(x, bg, seed=2)
-    eager = PerExampleScrambler(trrosetta_xaa, steps=3, samples=4, max_batch=1).attribute(x, bg, seed=2)
+    kw = {"steps": 3, "samples": 4, "learning_rate": 0.003}
+    one = PerExampleScrambler(fast, **kw).attribute(x, bg, seed=2)
+    chunked = PerExampleScrambler(fast, max_batch=1, **kw).attribute(x, bg, seed=2)
+    eager = PerExampleScrambler(trrosetta_xaa, max_batch=1, **kw).attribute(x, bg, seed=2)
     # Compiled kernels for 1 and 4 sequences round differently, and Adam's first steps
-    # (update ~ sign of the gradient) magnify that; the results agree to about 1%.
+    # (update ~ lr x sign of the gradient, against logits of spread sqrt(2 / 17)) magnify
+    # that; with this small learning rate the results agree to about 1%.
     assert np.allclose(one.importance, chunked.importance, rtol=0.03, atol=1e-3)
     assert np.allclose(chunked.importance, eager.importance, rtol=0.03, atol=1e-3)
 
@@ -187,3 +189,40 @@ def test_tf32_switch_is_scoped_to_the_call_and_restored_on_error():
         assert not torch.backends.cudnn.allow_tf32 and not torch.backends.cuda.matmul.allow_tf32
     finally:
         torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32 = before
+
+
+def test_layerwise_runs_every_elu_module_once_and_restores_the_fast_path(trrosetta_xaa):
+    from collections import Counter
+
+    tr = TrRosetta(networks=trrosetta_xaa.networks, precision="fp32", compile="auto", checkpoint=True)
+    compiled = tr.compile
+    calls: Counter[int] = Counter()
+    elus = [m for net in tr.networks for m in net.modules() if isinstance(m, torch.nn.ELU)]
+    hooks = [m.register_forward_hook(lambda mod, *_: calls.update([id(mod)])) for m in elus]
+    try:
+        with tr.layerwise() as modules:
+            assert modules == tr.networks and tr.compile is False and tr.checkpoint is False
+            tr(one_hot("MKVLAAGIEELLKKLAEHGW")[None])
+    finally:
+        for h in hooks:
+            h.remove()
+    # 1 after the first block + 2 per residual block, each its own module, each run exactly once
+    assert len(elus) == 1 + 2 * 61 and len(calls) == len(elus) and set(calls.values()) == {1}
+    assert tr.compile == compiled and tr.checkpoint is True
+
+
+def test_deeplift_on_trrosetta_applies_the_rescale_rule(trrosetta_xaa):
+    from protscramble.baselines import DeepLift, predicted_class_log_probability
+
+    x = one_hot("MKVLAAGIEELLKKLAEHGW")[None]
+    bg = torch.full((20, 20), 0.05)
+    exp = DeepLift(trrosetta_xaa, signed=True).attribute(x, background=bg)
+    assert exp.importance.shape == (1, 20) and np.isfinite(exp.importance).all()
+    assert exp.importance.std() > 0
+    # Plain gradient x (input - baseline) is what DeepLift would return if no ELU module were hooked.
+    with torch.no_grad():
+        ref = trrosetta_xaa(x)
+    xg = x.clone().requires_grad_(True)
+    (grad,) = torch.autograd.grad(predicted_class_log_probability(trrosetta_xaa(xg), ref).sum(), xg)
+    linearised = ((x - bg) * grad).sum(-1).numpy()
+    assert not np.allclose(exp.importance, linearised, rtol=0.05, atol=1e-4)

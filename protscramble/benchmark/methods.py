@@ -9,6 +9,9 @@ Every method maps a :class:`MethodInput` to an importance vector (L,)
   zero gradient at the original input); saliency takes the largest
   |gradient| over letters, gradient x input and integrated gradients the
   |sum over letters|; integrated gradients integrate from the background PSSM;
+* DeepLIFT (rescale rule on every ELU, Captum) takes the background PSSM as
+  its baseline, DeepLIFT-SHAP averages over 8 sequences drawn from the
+  background; both report the |sum over letters|;
 * in-silico mutagenesis scores all 19 substitutions of a position by the
   forward KL of the four predicted maps and averages them (``ism``) — the
   mean is the expected effect of a random substitution, comparable to
@@ -27,6 +30,8 @@ import numpy as np
 import torch
 
 from ..baselines import (
+    DeepLift,
+    DeepLiftShap,
     GradientSaliency,
     GradientXInput,
     InSilicoMutagenesis,
@@ -62,6 +67,7 @@ def _scrambler(mode: str) -> Callable[[MethodInput], Explanation]:
             steps=m.steps,
             samples=m.protocol.samples,
             learning_rate=m.protocol.learning_rate,
+            kl_direction=m.protocol.kl_direction,
         )
         return scr.attribute(m.x, m.background, reference=m.reference, seed=m.protocol.seed)
 
@@ -81,6 +87,19 @@ def _ig(m: MethodInput) -> Explanation:
     return ig.attribute(m.x, background=m.background, reference=m.reference, max_batch=8)
 
 
+def _deeplift(m: MethodInput) -> Explanation:
+    return DeepLift(m.predictor).attribute(m.x, background=m.background, reference=m.reference)
+
+
+#: Baseline sequences drawn from the background for DeepLIFT-SHAP.
+SHAP_BASELINES = 8
+
+
+def _deeplift_shap(m: MethodInput) -> Explanation:
+    dls = DeepLiftShap(m.predictor, n_baselines=SHAP_BASELINES, seed=m.protocol.seed)
+    return dls.attribute(m.x, background=m.background, reference=m.reference)
+
+
 def _ism(m: MethodInput) -> Explanation:
     return InSilicoMutagenesis(m.predictor, reduction="mean").attribute(
         m.x, reference=m.reference, max_batch=16
@@ -98,6 +117,8 @@ METHODS: dict[str, Callable[[MethodInput], Explanation]] = {
     "saliency": _saliency,
     "gradient_x_input": _gxi,
     "integrated_gradients": _ig,
+    "deeplift": _deeplift,
+    "deeplift_shap": _deeplift_shap,
     "ism": _ism,
     "random": _random,
 }

@@ -16,6 +16,7 @@ import time
 from ..benchmark import METHODS, PROTEIN_SETS, PROTOCOLS, resolve_proteins, run_benchmark
 from ..benchmark.proteins import data_dir
 from ..errors import InvalidParameterError
+from ..objectives import KL_DIRECTIONS
 from .common import add_device_argument, positive_int, resolve_device
 
 
@@ -40,6 +41,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     t.add_argument("--samples", type=positive_int, help="override the scrambler's samples per step")
     t.add_argument("--eval-samples", type=positive_int, help="override the evaluation samples")
     t.add_argument("--faithfulness-samples", type=positive_int, help="override the faithfulness samples")
+    t.add_argument(
+        "--kl-direction",
+        choices=KL_DIRECTIONS,
+        help="override the scramblers' training divergence (published: reverse, KL(scrambled || original))",
+    )
     t.add_argument(
         "--precision", choices=("auto", "fp32", "tf32", "bf16"), help="override the protocol's precision"
     )
@@ -69,6 +75,7 @@ def _run_trrosetta(args: argparse.Namespace) -> int:
         faithfulness_samples=args.faithfulness_samples,
         precision=args.precision,
         compile=args.compile,
+        kl_direction=args.kl_direction,
     )
     proteins = resolve_proteins(args.proteins, args.data_dir)
     published = data_dir(args.data_dir) / "trrosetta" / "published_results.tsv"

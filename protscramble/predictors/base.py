@@ -12,6 +12,8 @@ from typing import Protocol, runtime_checkable
 
 import torch
 
+from ..errors import BackendUnavailableError
+
 
 @runtime_checkable
 class Predictor(Protocol):
@@ -43,3 +45,26 @@ def arithmetic(predictor: object) -> contextlib.AbstractContextManager:
     """
     fn = getattr(predictor, "arithmetic", None)
     return fn() if callable(fn) else contextlib.nullcontext()
+
+
+def layerwise(predictor: object) -> contextlib.AbstractContextManager[list[torch.nn.Module]]:
+    """Context in which the predictor computes every nonlinearity by a module of its own.
+
+    Layer-wise attribution rules (DeepLift) replace the gradient of each
+    nonlinearity module; they need each module called once per forward pass
+    and no compiled or recomputed (checkpointed) passes. Predictors that can
+    guarantee this expose ``layerwise()``, a context manager yielding the
+    ``torch.nn.Module`` objects that hold those activation modules.
+
+    Raises
+    ------
+    BackendUnavailableError
+        If the predictor has no ``layerwise()``.
+    """
+    fn = getattr(predictor, "layerwise", None)
+    if not callable(fn):
+        raise BackendUnavailableError(
+            f"{type(predictor).__name__} does not expose its activation modules (a layerwise() context), "
+            "which DeepLift needs"
+        )
+    return fn()

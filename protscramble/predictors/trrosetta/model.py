@@ -228,6 +228,22 @@ class TrRosetta:
         """
         return _tf32_switch(self.device, self.precision)
 
+    @contextlib.contextmanager
+    def layerwise(self) -> Iterator[list[torch.nn.Module]]:
+        """Context in which every ELU runs as its own module, once per forward pass.
+
+        Yields the networks, whose ``nn.ELU`` modules layer-wise attribution rules
+        (Captum's DeepLift) hook. Inside, the eager kernels run (compiled blocks
+        bypass the modules) and activations are kept (checkpointing would run
+        every module twice).
+        """
+        saved = self.compile, self.checkpoint
+        self.compile, self.checkpoint = False, False
+        try:
+            yield list(self.networks)
+        finally:
+            self.compile, self.checkpoint = saved
+
     def _pair_term(self, k: int, net: TrRosettaNetwork, length: int) -> torch.Tensor:
         if self._pair_terms is not None:
             return self._pair_terms[k]

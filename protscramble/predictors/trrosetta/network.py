@@ -125,6 +125,9 @@ class TrRosettaNetwork(nn.Module):
         super().__init__()
         self.first_block = nn.Sequential(_Conv(N_FEATURES, channels), _Norm(channels), nn.ELU())
         self.layers = nn.ModuleList(_Block(channels, _CYCLE[i % len(_CYCLE)]) for i in range(num_blocks))
+        # One module per use of every ELU (no parameters, so the state dict is unchanged): layer-wise
+        # attribution rules (DeepLift) hook each nonlinearity and need each to run once per pass.
+        self.residual_activations = nn.ModuleList(nn.ELU() for _ in range(num_blocks))
         self.to_prob_theta = _Head(channels, HEAD_BINS["theta"])
         self.to_prob_phi = _Head(channels, HEAD_BINS["phi"])
         self.to_distance = _Head(channels, HEAD_BINS["dist"])
@@ -156,8 +159,8 @@ class TrRosettaNetwork(nn.Module):
         u = torch.einsum("nlk,ck->ncl", f1d, w[:, :N_1D])  # f_i term, along W
         v = torch.einsum("nlk,ck->ncl", f1d, w[:, N_1D : 2 * N_1D])  # f_j term, along H
         h = u.unsqueeze(-2) + v.unsqueeze(-1) + pair_term
-        norm = self.first_block[1]
-        return F.elu(F.instance_norm(h, weight=norm.weight, bias=norm.bias, eps=_EPS))
+        norm, act = self.first_block[1], self.first_block[2]
+        return act(F.instance_norm(h, weight=norm.weight, bias=norm.bias, eps=_EPS))
 
     def trunk(self, h: torch.Tensor, checkpoint_segments: int = 0, compiled: bool = False) -> torch.Tensor:
         """The residual blocks; with ``checkpoint_segments`` > 0 and gradients on, activations
@@ -208,14 +211,13 @@ class TrRosettaNetwork(nn.Module):
         return h
 
     def _blocks(self, h: torch.Tensor, start: int, stop: int) -> torch.Tensor:
-        for block in self.layers[start:stop]:
-            conv1, norm1, _, _, conv2, norm2 = block
-            y = F.instance_norm(conv1(h), weight=norm1.weight, bias=norm1.bias, eps=_EPS)
-            y = F.elu(y)
+        for i in range(start, stop):
+            conv1, norm1, act, _, conv2, norm2 = self.layers[i]
+            y = act(F.instance_norm(conv1(h), weight=norm1.weight, bias=norm1.bias, eps=_EPS))
             if self.dropout:
                 y = F.dropout(y, p=0.15, training=True)
             y = F.instance_norm(conv2(y), weight=norm2.weight, bias=norm2.bias, eps=_EPS)
-            h = F.elu(h + y)
+            h = self.residual_activations[i](h + y)
         return h
 
     def heads(self, h: torch.Tensor) -> dict[str, torch.Tensor]:
