@@ -335,8 +335,20 @@ class DeepLift(_Baseline):
         """``background``: (L, A) or (B, L, A); default uniform over the alphabet."""
         t0 = time.perf_counter()
         x, mask, ref = self._prepare(inputs, position_mask, reference)
-        per_pos = self._attributions(x, _baseline_pssm(x, mask, background), ref, max_batch).sum(-1)
-        return self._explanation(per_pos if self.signed else per_pos.abs(), x, mask, t0, signed=self.signed)
+        baselines = self.baseline_sequences(x, mask, background)
+        per_pos = sum(self._attributions(x, b, ref, max_batch) for b in baselines).sum(-1) / len(baselines)
+        return self._explanation(
+            per_pos if self.signed else per_pos.abs(), x, mask, t0, signed=self.signed, **self._settings()
+        )
+
+    def baseline_sequences(
+        self, x: torch.Tensor, mask: torch.Tensor, background: torch.Tensor | None
+    ) -> list[torch.Tensor]:
+        """The baselines attributions are averaged over: here the background PSSM alone."""
+        return [_baseline_pssm(x, mask, background)]
+
+    def _settings(self) -> dict[str, object]:
+        return {}
 
 
 class DeepLiftShap(DeepLift):
@@ -371,10 +383,8 @@ class DeepLiftShap(DeepLift):
 
         Fixed and padding rows keep the input's letters.
         """
-        everywhere = torch.ones_like(
-            mask
-        )  # draw on padding rows too (they may be all-zero), then restore them
-        pssm = _baseline_pssm(x, everywhere, background).reshape(-1, x.shape[-1]).cpu()
+        # Draw on padding rows too (they may be all-zero, not a distribution), then restore them.
+        pssm = _baseline_pssm(x, torch.ones_like(mask), background).reshape(-1, x.shape[-1]).cpu()
         gen = torch.Generator().manual_seed(self.seed)
         out = []
         for _ in range(self.n_baselines):
@@ -383,31 +393,8 @@ class DeepLiftShap(DeepLift):
             out.append(torch.where(mask.unsqueeze(-1), sample, x))
         return out
 
-    def attribute(
-        self,
-        inputs: torch.Tensor,
-        *,
-        background: torch.Tensor | None = None,
-        position_mask: torch.Tensor | None = None,
-        reference: Prediction | None = None,
-        max_batch: int = 8,
-    ) -> Explanation:
-        """``background``: (L, A) or (B, L, A); default uniform over the alphabet."""
-        t0 = time.perf_counter()
-        x, mask, ref = self._prepare(inputs, position_mask, reference)
-        total = torch.zeros_like(x)
-        for sample in self.baseline_sequences(x, mask, background):
-            total += self._attributions(x, sample, ref, max_batch)
-        per_pos = (total / self.n_baselines).sum(-1)
-        return self._explanation(
-            per_pos if self.signed else per_pos.abs(),
-            x,
-            mask,
-            t0,
-            signed=self.signed,
-            n_baselines=self.n_baselines,
-            seed=self.seed,
-        )
+    def _settings(self) -> dict[str, object]:
+        return {"n_baselines": self.n_baselines, "seed": self.seed}
 
 
 class InSilicoMutagenesis(_Baseline):
