@@ -89,6 +89,39 @@ def test_same_seed_same_result_and_init_scores_are_used():
     assert np.allclose(one.importance, init.numpy(), atol=1e-2)
 
 
+def test_logits_live_at_the_published_glorot_scale():
+    """Adam moves each logit by about the learning rate, so their spread sets how fast positions reorder.
+
+    The published per-example scrambler draws its (1, L) logit embedding glorot-normal:
+    standard deviation sqrt(2 / (fan_in + fan_out)) = sqrt(2 / (1 + L)).
+    """
+    from protscramble.scrambler import ScoreParameterisation, published_logit_scale
+
+    assert published_logit_scale(100) == pytest.approx((2 / 101) ** 0.5)
+    mask = torch.ones(1, 12, dtype=torch.bool)
+    mask[0, 10:] = False
+    logits = torch.linspace(-2.0, 3.0, 12)[None] ** 2
+    params = ScoreParameterisation(logits, mask, logit_scale=0.2)
+    # the start reproduces softplus(logits) on scrambleable positions (to the norm's epsilon) ...
+    expected = torch.nn.functional.softplus(logits) * mask
+    assert torch.allclose(params(), expected, rtol=1e-3, atol=1e-6)
+    # ... while the trainable logits have spread 0.2 there, so a step of 0.01 is 5% of it
+    z = params.logits[mask]
+    assert float(z.std(unbiased=False)) == pytest.approx(0.2, rel=1e-3)
+    assert float(z.mean()) == pytest.approx(0.0, abs=1e-6)
+    # a standardised start (the engine's random init) gives the published gamma = 1, beta = 0
+    r = torch.randn(1, 12, generator=torch.Generator().manual_seed(0))
+    w = mask.float()
+    m = (r * w).sum() / w.sum()
+    r = (r - m) / torch.sqrt((((r - m) * w) ** 2).sum() / w.sum() + 1e-5)
+    std_start = ScoreParameterisation(r, mask, logit_scale=published_logit_scale(12))
+    assert float(std_start.gamma) == pytest.approx(1.0, abs=1e-4) and float(std_start.beta) == pytest.approx(
+        0.0, abs=1e-6
+    )
+    with pytest.raises(InvalidParameterError):
+        ScoreParameterisation(logits, mask, logit_scale=0.0)
+
+
 @pytest.mark.parametrize(
     "kwargs,match",
     [
