@@ -135,6 +135,22 @@ def test_every_method_runs_on_the_toy_predictor(tmp_path):
         assert imp.shape == (12,) and np.isfinite(imp).all(), name
 
 
+def test_protocols_train_on_the_published_divergence_unless_told_otherwise():
+    from protscramble.benchmark.methods import MethodInput
+
+    pred = ToyPairPredictor()
+    x = torch.eye(20)[torch.arange(12) % 20].unsqueeze(0)
+    bg = torch.full((12, 20), 0.05)
+    with torch.no_grad():
+        ref = pred(x)
+    for proto, direction in ((TINY, "reverse"), (TINY.with_overrides(kl_direction="forward"), "forward")):
+        exp = METHODS["scrambler_inclusion"](MethodInput(pred, x, bg, ref, proto, 0.5, 2))
+        assert exp.settings["kl_direction"] == direction
+    assert PROTOCOLS["published"].kl_direction == "reverse"
+    with pytest.raises(InvalidParameterError, match="KL direction"):
+        TINY.with_overrides(kl_direction="sideways")
+
+
 def test_bad_input_is_rejected(tmp_path):
     with pytest.raises(InvalidParameterError, match="unknown method"):
         run_benchmark(PROTEINS, ["nope"], TINY, tmp_path, predictor=ToyPairPredictor())
