@@ -111,7 +111,8 @@ class TrRosetta:
         Where the network runs.
     msa
         Optional alignment: its profile and couplings are fixed features and
-        only the query sequence is varied (as in the published scrambler).
+        only the query sequence is varied (the published with-MSA scrambler also
+        scrambled the alignment rows and recomputed these features; not implemented).
     weights
         Folder or archive with the ``.pt`` files (see :mod:`.weights`).
     dropout
