@@ -207,6 +207,7 @@ def test_deeplift_rescale_rule_is_complete_where_every_nonlinearity_is_a_module(
         DeepLift(EagerOnlyToy()).attribute(x, background=bg)
 
 
+@pytest.mark.filterwarnings("ignore:Setting forward, backward hooks")  # Captum's own DeepLiftShap
 def test_deeplift_shap_is_captums_deeplift_shap_over_the_same_baselines() -> None:
     from captum.attr import DeepLiftShap as CaptumDeepLiftShap
 
