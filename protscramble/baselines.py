@@ -149,7 +149,17 @@ class GradientSaliency(_Baseline):
         return self._explanation(grads.amax(-1), x, mask, t0)
 
 
-class GradientXInput(_Baseline):
+class _SignedBaseline(_Baseline):
+    """A baseline whose importance is |sum over letters| of its attribution, or the signed sum."""
+
+    def __init__(
+        self, predictor: Predictor, objective: Objective | None = None, signed: bool = False
+    ) -> None:
+        super().__init__(predictor, objective)
+        self.signed = signed
+
+
+class GradientXInput(_SignedBaseline):
     """Gradient x input: for one-hot inputs, the gradient at each position's own letter.
 
     ``signed=False`` (default) ranks by magnitude, since a residue that
@@ -157,12 +167,6 @@ class GradientXInput(_Baseline):
     """
 
     method = "gradient_x_input"
-
-    def __init__(
-        self, predictor: Predictor, objective: Objective | None = None, signed: bool = False
-    ) -> None:
-        super().__init__(predictor, objective)
-        self.signed = signed
 
     def attribute(
         self,
@@ -272,7 +276,7 @@ def _baseline_pssm(x: torch.Tensor, mask: torch.Tensor, background: torch.Tensor
     return torch.where(mask.unsqueeze(-1), base, x)
 
 
-class DeepLift(_Baseline):
+class DeepLift(_SignedBaseline):
     """DeepLIFT with the rescale rule (Shrikumar et al. 2017) via Captum.
 
     Every nonlinearity the predictor runs as a module of its own (trRosetta:
@@ -294,12 +298,6 @@ class DeepLift(_Baseline):
     """
 
     method = "deeplift"
-
-    def __init__(
-        self, predictor: Predictor, objective: Objective | None = None, signed: bool = False
-    ) -> None:
-        super().__init__(predictor, objective)
-        self.signed = signed
 
     def _attributions(
         self, x: torch.Tensor, baselines: torch.Tensor, ref: dict[str, torch.Tensor], max_batch: int
