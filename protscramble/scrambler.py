@@ -68,6 +68,16 @@ class ScramblerSettings:
             raise InvalidParameterError(f"max batch must be at least 1, got {self.max_batch}")
 
 
+_NORM_EPS = 1e-5
+
+
+def _masked_mean_var(z: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Mean and (biased) variance of ``z`` over the positions where ``mask`` is 1, per row."""
+    n = mask.sum(-1, keepdim=True).clamp_min(1.0)
+    mean = (z * mask).sum(-1, keepdim=True) / n
+    return mean, (((z - mean) * mask) ** 2).sum(-1, keepdim=True) / n
+
+
 class ScoreParameterisation(torch.nn.Module):
     """Scores = softplus(gamma * instance_norm(logits) + beta), per example.
 
@@ -96,10 +106,8 @@ class ScoreParameterisation(torch.nn.Module):
         self.beta = torch.nn.Parameter(mean.clone())
 
     def _moments(self, z: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        n = self.mask.sum(-1, keepdim=True).clamp_min(1.0)
-        mean = (z * self.mask).sum(-1, keepdim=True) / n
-        var = (((z - mean) * self.mask) ** 2).sum(-1, keepdim=True) / n
-        return mean, torch.sqrt(var + 1e-5)
+        mean, var = _masked_mean_var(z, self.mask)
+        return mean, torch.sqrt(var + _NORM_EPS)
 
     def forward(self) -> torch.Tensor:
         mean, std = self._moments(self.logits)
@@ -239,10 +247,8 @@ class PerExampleScrambler:
             logits0 = torch.stack(
                 [torch.randn(length, generator=torch.Generator().manual_seed(s)) for s in seeds]
             ).to(device)
-            w = mask.float()
-            mean = (logits0 * w).sum(-1, keepdim=True) / w.sum(-1, keepdim=True).clamp_min(1.0)
-            var = (((logits0 - mean) * w) ** 2).sum(-1, keepdim=True) / w.sum(-1, keepdim=True).clamp_min(1.0)
-            logits0 = (logits0 - mean) * torch.rsqrt(var + 1e-5)
+            mean, var = _masked_mean_var(logits0, mask.float())
+            logits0 = (logits0 - mean) * torch.rsqrt(var + _NORM_EPS)
         else:
             logits0 = _inverse_softplus(init_scores.detach().float().to(device))
         params = ScoreParameterisation(logits0, mask, published_logit_scale(length)).to(device)

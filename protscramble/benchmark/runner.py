@@ -142,7 +142,6 @@ def _run_protein(
     cache = pdir.parent.parent / CACHE / pdir.name
     importances: dict[str, np.ndarray] = {}
     timing, evals = [], []
-    faith: list[dict[str, Any]] = []
     entries: dict[str, dict[str, Any]] = {}
     for m in methods:
         entry = _cached_method(cache / f"{m}.json", settings)
@@ -179,8 +178,7 @@ def _run_protein(
     for m in todo:
         entries[m]["faithfulness"] = [r for r in new_rows if r["method"] == m]
         atomic_write_json(cache / f"{m}.json", entries[m])
-    for m in methods:
-        faith.extend(dict(r) for r in entries[m]["faithfulness"])
+    faith = [dict(r) for m in methods for r in entries[m]["faithfulness"]]
     timing.append(
         {"protein": p.name, "method": "faithfulness_evaluation", "seconds": time.perf_counter() - t0}
     )
