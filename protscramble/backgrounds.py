@@ -64,6 +64,28 @@ def msa_background(msa: MSA, pseudocount: float = 1.0) -> np.ndarray:
     return _normalise(b)
 
 
+def alignment_background(msa: MSA, pseudocount: float = 1.0) -> np.ndarray:
+    """Per-column letter frequencies of an alignment with the gap as a 21st state, shape (L, 21).
+
+    ``b_ic = (n_ic + pc) / (N + 21 pc)`` over all ``N`` rows (gaps counted as a
+    letter, order ``ARNDCQEGHILKMFPSTWYV-``): what the alignment's rows are
+    scrambled towards when the alignment itself is scrambled (the published
+    with-MSA scrambler's ``x_mean_w_gap``).
+
+    Examples
+    --------
+    >>> from protscramble.io import parse_a3m_text
+    >>> b = alignment_background(parse_a3m_text(">q\\nAR\\n>s\\nA-\\n"), pseudocount=1.0)
+    >>> b.shape, round(float(b[1, 20]), 4)
+    ((2, 21), 0.087)
+    """
+    if pseudocount < 0:
+        raise InvalidParameterError(f"pseudo-count must be >= 0, got {pseudocount}")
+    states = len(AMINO_ACIDS) + 1
+    counts = np.stack([(msa.codes == c).sum(axis=0) for c in range(states)], axis=1).astype(np.float64)
+    return _normalise((counts + pseudocount) / (msa.depth + states * pseudocount))
+
+
 def user_background(matrix: np.ndarray, length: int) -> np.ndarray:
     """Validate a user matrix of shape (A,) or (L, A) and normalise its rows."""
     m = np.asarray(matrix, dtype=np.float64)

@@ -8,7 +8,7 @@ import numpy as np
 import torch
 
 from .objectives import prediction_kl
-from .predictors.base import Predictor
+from .predictors.base import Predictor, scrambled_forward
 from .sampling import sample_sequences
 
 Prediction = Mapping[str, torch.Tensor]
@@ -26,6 +26,8 @@ def sampled_divergence(
     divergence: Callable[[Prediction, Prediction], torch.Tensor] | None = None,
     position_mask: torch.Tensor | None = None,
     x: torch.Tensor | None = None,
+    scores: torch.Tensor | None = None,
+    mode: str = "inclusion",
 ) -> np.ndarray:
     """Divergence of predictions on hard sequences drawn from ``pssm`` from ``reference``.
 
@@ -42,6 +44,10 @@ def sampled_divergence(
         (B, L, A) PSSMs to sample from.
     position_mask, x
         Positions outside the mask are copied from ``x`` (e.g. padding).
+    scores, mode
+        The importance (B, L) and mode that made ``pssm``: a predictor with other
+        scrambled inputs (an alignment) draws them from these with every sample
+        (:func:`~protscramble.predictors.base.scrambled_forward`).
 
     Returns
     -------
@@ -61,7 +67,8 @@ def sampled_divergence(
         s = sample_sequences(pssm, k, gen)
         if position_mask is not None and x is not None:
             s = torch.where(position_mask.unsqueeze(-1), s, x.unsqueeze(0))
-        pred = predictor(s.reshape(k * b, length, a))
+        forward = predictor if scores is None else scrambled_forward(predictor, scores, mode, k, gen, False)
+        pred = forward(s.reshape(k * b, length, a))
         ref = {
             n: t.unsqueeze(0).expand(k, *t.shape).reshape(k * b, *t.shape[1:]) for n, t in reference.items()
         }

@@ -152,6 +152,7 @@ def explain_trrosetta(
     pseudocount: float = 1.0,
     background_msa: MSA | None = None,
     use_msa_features: bool = True,
+    scramble_msa: bool = False,
     models: str | Sequence[str] = "xaa",
     steps: int = 500,
     samples: int = 8,
@@ -183,6 +184,13 @@ def explain_trrosetta(
         Feed the alignment to trRosetta (profile and couplings); off keeps
         single-sequence features even when an alignment is given (it can
         still serve as the background).
+    scramble_msa
+        Scramble the alignment with the query, as the published with-MSA
+        scrambler: each row is interpolated with the query's importance towards
+        the alignment's gap-including column frequencies (``pseudocount``), and
+        the profile and couplings are recomputed from every sampled alignment
+        (the evaluation KL draws alignments too). Proteins without an alignment
+        have nothing more to scramble.
     models
         trRosetta models, e.g. ``"xaa"`` or ``"all"``.
     steps, samples, seed, scrambler_settings
@@ -191,6 +199,8 @@ def explain_trrosetta(
         Sequences drawn from the final PSSM to report the evaluation KL.
     """
     items = _as_proteins(proteins)
+    if scramble_msa and not use_msa_features:
+        raise InvalidParameterError("scrambling the alignment needs its features (use_msa_features)")
     if eval_samples < 1:
         raise InvalidParameterError(f"evaluation samples must be at least 1, got {eval_samples}")
     settings = ScramblerSettings(
@@ -209,7 +219,10 @@ def explain_trrosetta(
     for key, group in groups.items():
         t0 = time.perf_counter()
         length = len(group[0].sequence)
-        pred = base.with_msa(group[0].msa) if key[0] == "msa" else base.with_msa(None)
+        if key[0] == "msa":
+            pred = base.with_msa(group[0].msa, scramble_msa=scramble_msa, msa_pseudocount=pseudocount)
+        else:
+            pred = base.with_msa(None)
         pred.check_fits(length, samples * len(group), with_grad=True)
         max_batch = scrambler_settings.get("max_batch") or min(samples * len(group), pred.max_batch(length))
         run_settings = {**scrambler_settings, "max_batch": max_batch}
@@ -232,6 +245,8 @@ def explain_trrosetta(
             eval_samples,
             seed=seed + 1,
             divergence=prediction_kl,
+            scores=torch.tensor(exp.importance, device=dev),
+            mode=mode,
         )
         wall = time.perf_counter() - t0
         for i, p in enumerate(group):
@@ -247,6 +262,7 @@ def explain_trrosetta(
                     "precision": base.precision,
                     "compiled": base.compile,
                     "msa_features": key[0] == "msa",
+                    "scramble_msa": scramble_msa and key[0] == "msa",
                     "msa_depth": None if p.msa is None else p.msa.depth,
                     "background": background if isinstance(background, str) else "user",
                     "pseudocount": pseudocount,

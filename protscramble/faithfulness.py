@@ -22,8 +22,9 @@ import torch
 from tqdm.auto import tqdm
 
 from .errors import InvalidParameterError
+from .masking import KEEP_SCORE
 from .objectives import prediction_kl
-from .predictors.base import Predictor
+from .predictors.base import Predictor, scrambled_forward
 from .sampling import sample_sequences
 
 Prediction = Mapping[str, torch.Tensor]
@@ -96,8 +97,13 @@ def sampled_divergence(
     divergence: Divergence | None = None,
     generator: torch.Generator | None = None,
     batch_size: int = 256,
+    keep: torch.Tensor | None = None,
 ) -> torch.Tensor:
-    """Mean divergence(reference, predictor(sample)) over ``n_samples`` hard samples of ``pssm``, shape (B,)."""
+    """Mean divergence(reference, predictor(sample)) over ``n_samples`` hard samples of ``pssm``, shape (B,).
+
+    ``keep`` (B, L) marks the positions ``pssm`` keeps; a predictor with other
+    scrambled inputs (an alignment) keeps those columns too and resamples the rest.
+    """
     div = divergence or _forward_kl
     b = x.shape[0]
     out = torch.zeros(b)
@@ -117,7 +123,11 @@ def sampled_divergence(
                 k: v.unsqueeze(0).expand(n_samples, *v.shape).reshape(n_samples * n, *v.shape[1:])
                 for k, v in ref.items()
             }
-            pred = predictor(samples.reshape(n_samples * n, *xs.shape[1:]))
+            forward = predictor
+            if keep is not None:
+                kept = keep[s : s + per_chunk].to(x.device).float() * KEEP_SCORE
+                forward = scrambled_forward(predictor, kept, "inclusion", n_samples, generator, False)
+            pred = forward(samples.reshape(n_samples * n, *xs.shape[1:]))
             out[s : s + n] = div(ref_rep, pred).reshape(n_samples, n).float().mean(0).cpu()
     return out
 
@@ -189,7 +199,7 @@ def evaluate_faithfulness(
             pssm = resampling_pssm(x, keep, background, position_mask)
             gen = torch.Generator(device=x.device).manual_seed(seed * 1000 + fi * 10 + mi)
             results[(mode, float(fraction))] = sampled_divergence(
-                predictor, x, pssm, reference, n_samples, position_mask, divergence, gen, batch_size
+                predictor, x, pssm, reference, n_samples, position_mask, divergence, gen, batch_size, keep
             ).numpy()
     return results
 

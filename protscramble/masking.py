@@ -20,6 +20,8 @@ import torch
 
 Mode = str  # "inclusion" | "occlusion"
 MODES = ("inclusion", "occlusion")
+#: Inclusion importance that keeps a letter exactly (the others' weight exp(-2e4) underflows to 0).
+KEEP_SCORE = 1e4
 _LN2 = math.log(2.0)
 
 

@@ -21,7 +21,7 @@ from .errors import InvalidParameterError
 from .explanation import Explanation
 from .masking import MODES, conservation_bits, conservation_penalty, scramble_pssm
 from .objectives import KL_DIRECTIONS, prediction_kl
-from .predictors.base import Predictor, arithmetic
+from .predictors.base import Predictor, arithmetic, scrambled_forward
 from .sampling import SAMPLING_METHODS, sample_pssm
 
 Prediction = Mapping[str, torch.Tensor]
@@ -43,6 +43,7 @@ class ScramblerSettings:
     temperature: float = 0.5
     sampling: str = "gumbel_softmax"
     kl_direction: str = "forward"
+    clip_value: float | None = None
     max_batch: int | None = None
 
     def validate(self) -> None:
@@ -64,6 +65,8 @@ class ScramblerSettings:
             raise InvalidParameterError(f"sampling must be one of {', '.join(SAMPLING_METHODS)}")
         if self.kl_direction not in KL_DIRECTIONS:
             raise InvalidParameterError(f"KL direction must be one of {', '.join(KL_DIRECTIONS)}")
+        if self.clip_value is not None and not self.clip_value > 0:
+            raise InvalidParameterError(f"gradient clip value must be > 0, got {self.clip_value}")
         if self.max_batch is not None and self.max_batch < 1:
             raise InvalidParameterError(f"max batch must be at least 1, got {self.max_batch}")
 
@@ -271,7 +274,8 @@ class PerExampleScrambler:
                 while done < st.samples:
                     k = min(chunk, st.samples - done)
                     samples = sample_pssm(pssm, k, st.sampling, st.temperature, gens, mask, x)
-                    pred = self.predictor(samples.reshape(k * b, length, a))
+                    forward = scrambled_forward(self.predictor, scores, st.mode, k, gens)
+                    pred = forward(samples.reshape(k * b, length, a))
                     div = self.divergence(_repeat_reference(reference, k), pred).reshape(k, b).sum(0)
                     last = done + k >= st.samples
                     # Accumulate gradients chunk by chunk so memory is bounded by max_batch.
@@ -279,6 +283,8 @@ class PerExampleScrambler:
                     chunk_loss.backward(retain_graph=not last)
                     div_sum += div.detach()
                     done += k
+                if st.clip_value is not None:  # element-wise, as Keras' clipvalue (published with-MSA)
+                    torch.nn.utils.clip_grad_value_(params.parameters(), st.clip_value)
                 opt.step()
                 div_mean = (div_sum / st.samples).cpu().numpy()
                 trace["divergence"][step] = div_mean

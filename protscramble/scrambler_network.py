@@ -38,7 +38,7 @@ from .errors import InputFileError, InvalidParameterError
 from .io import atomic_write_bytes
 from .masking import MODES, conservation_bits, conservation_penalty, scramble_pssm
 from .objectives import prediction_kl
-from .predictors.base import Predictor
+from .predictors.base import Predictor, scrambled_forward
 from .sampling import SAMPLING_METHODS, sample_pssm
 
 Prediction = Mapping[str, torch.Tensor]
@@ -404,7 +404,8 @@ class ScramblerTrainer:
         bits = conservation_bits(pssm, data.background, mask)
         k, b = st.samples, x.shape[0]
         samples = sample_pssm(pssm, k, st.sampling, st.temperature, generator, mask, x)
-        pred = self.predictor(samples.reshape(k * b, *x.shape[1:]))
+        forward = scrambled_forward(self.predictor, scores, st.mode, k, generator)
+        pred = forward(samples.reshape(k * b, *x.shape[1:]))
         ref = {
             n: t.unsqueeze(0).expand(k, *t.shape).reshape(k * b, *t.shape[1:])
             for n, t in data.reference.items()

@@ -146,6 +146,9 @@ def test_protocols_train_on_the_published_divergence_unless_told_otherwise():
     for proto, direction in ((TINY, "reverse"), (TINY.with_overrides(kl_direction="forward"), "forward")):
         exp = METHODS["scrambler_inclusion"](MethodInput(pred, x, bg, ref, proto, 0.5, 2))
         assert exp.settings["kl_direction"] == direction
+        assert exp.settings["clip_value"] is None
+    clipped = METHODS["scrambler_occlusion"](MethodInput(pred, x, bg, ref, TINY, 0.5, 2, clip_value=0.5))
+    assert clipped.settings["clip_value"] == 0.5
     assert PROTOCOLS["published"].kl_direction == "reverse"
     with pytest.raises(InvalidParameterError, match="KL direction"):
         TINY.with_overrides(kl_direction="sideways")
@@ -176,6 +179,9 @@ def test_protein_sets_from_shared_data():
     tr, t1001 = resolve_proteins("TR005257,T1001,TR005257", root)
     assert (tr.length, tr.msa_features, tr.background, tr.target_bits) == (72, False, "msa", 0.25)
     assert (t1001.length, t1001.msa_features, t1001.pseudocount) == (140, True, 20.0)
+    # as published (rosetta_utils_with_msa.py and its notebook): the alignment is scrambled with the query
+    assert (t1001.scramble_msa, t1001.profile_floor, t1001.clip_value) == (True, 0.005, 0.5)
+    assert (tr.scramble_msa, tr.clip_value) == (False, None)
     with pytest.raises(InvalidParameterError, match="unknown protein"):
         resolve_proteins("T9999", root)
     # every row of published_results.tsv is one entry, T1001 once per conservation target

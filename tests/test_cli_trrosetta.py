@@ -67,6 +67,24 @@ def test_explain_end_to_end(tmp_path, capsys):
     assert (out / "importance.png").read_bytes()[:4] == b"\x89PNG"
 
 
+def test_explain_scrambling_the_alignment(tmp_path, capsys):
+    a3m = _write(tmp_path, "t.a3m", ">q\nMKVLAAGIEELLKK\n>a\nMKVLSAGLEELLRK\n>b\nMRILAAGIDEVLKK\n>c\n-KVLAEGIEQLL--\n")
+    runs = {}
+    for extra in ([], ["--scramble-msa", "--clip-value", "0.5"]):
+        out = tmp_path / f"exp{len(extra)}"
+        code, _, err = _run(
+            capsys, "explain", "--a3m", a3m, "--steps", "3", "--samples", "2", "--eval-samples", "8",
+            "--background", "msa", "--out", str(out), "--quiet", *extra,
+        )  # fmt: skip
+        assert code == 0, err
+        runs[len(extra)] = json.loads((out / "summary.json").read_text())
+    plain, scrambled = runs[0], runs[3]
+    assert (plain["settings"]["scramble_msa"], plain["settings"]["clip_value"]) == (False, None)
+    assert (scrambled["settings"]["scramble_msa"], scrambled["settings"]["clip_value"]) == (True, 0.5)
+    # with the alignment scrambled as well, the same budget keeps less of the prediction
+    assert scrambled["eval_kl_mean"] > plain["eval_kl_mean"]
+
+
 def test_explain_multi_record_fasta_resumes(tmp_path, capsys):
     fasta = tmp_path / "two.fasta"
     fasta.write_text(f">a\n{SEQ}\n>b\n{SEQ[::-1]}\n")
@@ -114,6 +132,8 @@ def _write(tmp_path, name, data):
         (lambda t: ["--sequence", SEQ, "--models", "xzz"], "unknown trRosetta model"),
         (lambda t: ["--sequence", SEQ, "--background", "weird"], "background"),
         (lambda t: ["--sequence", SEQ, "--precision", "tf32", "--device", "cpu"], "tf32 needs a CUDA device"),
+        (lambda t: ["--sequence", SEQ, "--scramble-msa"], "--scramble-msa needs an alignment"),
+        (lambda t: ["--sequence", SEQ, "--clip-value", "0"], "must be > 0"),
     ],
 )
 def test_bad_input_one_line_nonzero_no_output(tmp_path, capsys, make_args, message):

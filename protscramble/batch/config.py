@@ -156,6 +156,8 @@ class BatchConfig:
             "sampling": e["sampling"],
             "entropy_weight": e["entropy_weight"],
             "kl_direction": e["kl_direction"],
+            "scramble_msa": e["scramble_msa"],
+            "clip_value": e["clip_value"],
         }
 
     def as_dict(self) -> dict[str, Any]:
@@ -301,6 +303,7 @@ def build_config(
         temperature=explain["temperature"],
         sampling=explain["sampling"],
         kl_direction=explain["kl_direction"],
+        clip_value=explain["clip_value"],
         max_batch=explain["max_batch"],
     ).validate()
     compare = _dataclass_section(CompareSettings, "compare", _section(data.get("compare"), "compare"))

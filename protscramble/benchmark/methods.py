@@ -55,6 +55,7 @@ class MethodInput:
     protocol: Protocol
     target_bits: float
     steps: int
+    clip_value: float | None = None  # the protein's published gradient clipping (T1001: 0.5)
     extras: dict[str, Any] = field(default_factory=dict)
 
 
@@ -68,6 +69,7 @@ def _scrambler(mode: str) -> Callable[[MethodInput], Explanation]:
             samples=m.protocol.samples,
             learning_rate=m.protocol.learning_rate,
             kl_direction=m.protocol.kl_direction,
+            clip_value=m.clip_value,
         )
         return scr.attribute(m.x, m.background, reference=m.reference, seed=m.protocol.seed)
 

@@ -4,7 +4,9 @@ Sets
 ----
 ``hallucinated``  the four hallucinated designs (L = 100, no MSA, native background, 1 bit, 500 updates)
 ``TR005257``      designed hairpin (L = 72), single-sequence features, MSA background (pseudocount 1), 0.25 bits
-``T1001``         CASP13 target (L = 140) with its MSA as features and background (pseudocount 20), 1 bit
+``T1001``         CASP13 target (L = 140) with its MSA, scrambled with the query as published (alignment
+                  rows towards their gap-including column frequencies, features recomputed per sample,
+                  profile floor 0.005, gradients clipped at 0.5); MSA background (pseudocount 20), 1 bit
 ``top7``          Top7 (1QYS chain A), native background, 1 bit
 ``designs``       binder chains (A) of the design models with ref2015 tables
 ``quick``         TR005257 and hallucinated_0417 (the CPU benchmark)
@@ -23,6 +25,7 @@ from pathlib import Path
 
 from ..errors import InputFileError, InvalidParameterError
 from ..io import MSA, read_a3m, read_fasta
+from ..predictors.trrosetta.features import PROFILE_FLOOR, SCRAMBLER_PROFILE_FLOOR
 
 #: Default location of the shared reference data (override with ``PROTSCRAMBLE_SHARED_DATA``).
 DEFAULT_DATA_DIR = Path(__file__).resolve().parents[3] / "shared" / "data"
@@ -49,6 +52,9 @@ class BenchmarkProtein:
     sequence: str
     msa: MSA | None = None
     msa_features: bool = False
+    scramble_msa: bool = False
+    profile_floor: float = PROFILE_FLOOR
+    clip_value: float | None = None
     background: str = "native"
     pseudocount: float = 1.0
     target_bits: float = 1.0
@@ -88,9 +94,13 @@ def _trrosetta(root: Path) -> dict[str, BenchmarkProtein]:
         )
     if (base / "T1001.a3m").exists():
         msa = read_a3m(base / "T1001.a3m")
+        # rosetta_utils_with_msa.py: the alignment is scrambled too, its profile gets + 0.005, and
+        # Adam's gradients are clipped at 0.5 (the notebook's adam_clipvalue).
         out["T1001"] = BenchmarkProtein(
-            "T1001", msa.query, msa, msa_features=True, background="msa", pseudocount=20.0, group="T1001"
-        )
+            "T1001", msa.query, msa, msa_features=True, scramble_msa=True,
+            profile_floor=SCRAMBLER_PROFILE_FLOOR, clip_value=0.5,
+            background="msa", pseudocount=20.0, group="T1001",
+        )  # fmt: skip
     return out
 
 

@@ -90,6 +90,9 @@ def protein_settings(p: BenchmarkProtein, protocol: Protocol, models: str) -> di
         "protein": p.name,
         "sequence": p.sequence,
         "msa_features": p.msa_features,
+        "scramble_msa": p.scramble_msa,
+        "profile_floor": p.profile_floor,
+        "clip_value": p.clip_value,
         "background": p.background,
         "pseudocount": p.pseudocount,
         "target_bits": p.target_bits,
@@ -131,7 +134,10 @@ def _run_protein(
     t_start = time.perf_counter()
     dev = torch.device(getattr(predictor, "device", "cpu"))
     with_msa = getattr(predictor, "with_msa", None)
-    pred = with_msa(p.msa if p.msa_features else None) if with_msa else predictor
+    pred = predictor
+    if with_msa is not None:
+        msa = p.msa if p.msa_features else None
+        pred = with_msa(msa, p.scramble_msa, p.pseudocount, p.profile_floor)
     x = one_hot(p.sequence).unsqueeze(0).to(dev)
     bg = torch.tensor(
         make_background(p.background, p.length, p.msa, p.pseudocount), dtype=torch.float32, device=dev
@@ -149,12 +155,15 @@ def _run_protein(
             log(f"{p.name}: {m} reused from an earlier run")
         else:
             t0 = time.perf_counter()
-            exp = METHODS[m](MethodInput(pred, x, bg, reference, protocol, p.target_bits, steps))
+            exp = METHODS[m](
+                MethodInput(pred, x, bg, reference, protocol, p.target_bits, steps, p.clip_value)
+            )
             entry = {"settings": settings, "importance": importance_of(exp).tolist(), "eval": None}
             if m.startswith("scrambler") and exp.pssm is not None:
                 kl = sampled_divergence(
                     pred, reference, torch.as_tensor(exp.pssm, device=dev), protocol.eval_samples,
                     seed=protocol.seed + 1, divergence=prediction_kl,
+                    scores=torch.as_tensor(exp.importance, device=dev), mode=m.removeprefix("scrambler_"),
                 )[0]  # fmt: skip
                 entry["eval"] = {
                     "protein": p.name, "method": m, "background": p.background,

@@ -16,7 +16,7 @@ from ..masking import MODES
 from ..objectives import KL_DIRECTIONS
 from ..predictors.trrosetta import TrRosetta
 from ..sampling import SAMPLING_METHODS
-from .common import add_device_argument, non_negative_float, positive_int, resolve_device
+from .common import add_device_argument, non_negative_float, positive_float, positive_int, resolve_device
 from .inputs import add_input_arguments, read_proteins
 
 
@@ -39,6 +39,17 @@ def add_scrambler_arguments(p: argparse.ArgumentParser, steps: int = 500, sample
     )
     p.add_argument("--background-a3m", help="alignment whose frequencies form the msa background")
     p.add_argument("--no-msa-features", action="store_true", help="single-sequence features even with --a3m")
+    p.add_argument(
+        "--scramble-msa",
+        action="store_true",
+        help="scramble the alignment rows with the query, recomputing its features per sample, as the "
+        "published with-MSA scrambler (rows fall back to the column frequencies with gaps, --pseudocount)",
+    )
+    p.add_argument(
+        "--clip-value",
+        type=positive_float,
+        help="clip every gradient element to +-this before each update (published with-MSA: 0.5)",
+    )
     p.add_argument("--models", default="xaa", help="xaa, all, or a comma list of xaa..xae")
     p.add_argument("--weights", help="folder or archive with model.x??.pt")
     p.add_argument("--seed", type=int, default=0)
@@ -105,6 +116,8 @@ def _background(args: argparse.Namespace) -> str | np.ndarray:
 def run_explain(args: argparse.Namespace, proteins: list) -> int:
     if args.target_bits < 0:
         raise InvalidParameterError(f"--target-bits must be >= 0, got {args.target_bits}")
+    if args.scramble_msa and (args.no_msa_features or any(p.msa is None for p in proteins)):
+        raise InvalidParameterError("--scramble-msa needs an alignment (--a3m) and its features")
     device = resolve_device(args.device)
     background = _background(args)
     background_msa = read_a3m(args.background_a3m) if args.background_a3m else None
@@ -159,6 +172,8 @@ def run_explain(args: argparse.Namespace, proteins: list) -> int:
         entropy_weight=args.entropy_weight,
         kl_direction=args.kl_direction,
         max_batch=args.max_batch,
+        scramble_msa=args.scramble_msa,
+        clip_value=args.clip_value,
     )
     for res in results:
         target = out / safe_name(res.name) if multi else out

@@ -8,6 +8,7 @@ network is behind it.
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Callable
 from typing import Protocol, runtime_checkable
 
 import torch
@@ -68,3 +69,28 @@ def layerwise(predictor: object) -> contextlib.AbstractContextManager[list[torch
             "which DeepLift needs"
         )
     return fn()
+
+
+def scrambled_forward(
+    predictor: Predictor,
+    scores: torch.Tensor,
+    mode: str,
+    n_samples: int,
+    generator: torch.Generator | list[torch.Generator] | None = None,
+    differentiable: bool = True,
+) -> Callable[[torch.Tensor], dict[str, torch.Tensor]]:
+    """The predictor with its other per-position inputs scrambled by the same importance.
+
+    Some predictors read more than the sequence at each position (trRosetta can
+    read an alignment's columns). When such an input is scrambled together with
+    the sequence, the predictor exposes ``scrambled_forward(scores, mode,
+    n_samples, generator, differentiable)``: it draws ``n_samples`` scrambled
+    versions of that input per example from importance ``scores`` (B, L) and
+    returns the function to call on the (n_samples * B, L, A) sequence samples,
+    flattened sample-major from (K, B). Every other predictor is returned as is.
+    The per-example engine, the trained scrambler networks, the evaluation and the
+    faithfulness curves all go through here, so what is scrambled is the predictor's
+    business, not theirs.
+    """
+    fn = getattr(predictor, "scrambled_forward", None)
+    return predictor if fn is None else fn(scores, mode, n_samples, generator, differentiable)

@@ -3,16 +3,27 @@
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 
 import numpy as np
 import torch
 
 from ...alphabet import AMINO_ACIDS, one_hot
+from ...backgrounds import alignment_background
 from ...errors import DeviceMemoryError, InvalidParameterError
 from ...io import MSA
-from .features import alignment_features, sequence_features
+from ...masking import scramble_pssm
+from ...sampling import Generators, sample_pssm, sample_sequences
+from .features import (
+    N_STATES,
+    PROFILE_FLOOR,
+    alignment_features,
+    msa_one_hot,
+    onehot_alignment_features,
+    sequence_features,
+)
 from .network import OUTPUTS, TrRosettaNetwork, compiler_available
 from .weights import load_state_dict, parse_models
 
@@ -110,9 +121,21 @@ class TrRosetta:
     device
         Where the network runs.
     msa
-        Optional alignment: its profile and couplings are fixed features and
-        only the query sequence is varied (the published with-MSA scrambler also
-        scrambled the alignment rows and recomputed these features; not implemented).
+        Optional alignment. By default its profile and couplings are fixed
+        features and only the query sequence is varied.
+    scramble_msa
+        Scramble the alignment with the query, as the published with-MSA
+        scrambler does (:meth:`scrambled_forward`): every row is interpolated
+        with the query's importance towards ``msa_background``, sampled, and the
+        profile and couplings are recomputed from each sampled alignment (and
+        differentiated through). Plain calls still use the original alignment.
+    msa_pseudocount
+        Pseudo-count of the 21-state (gap-including) column background the
+        alignment rows are scrambled towards (:func:`~protscramble.backgrounds.alignment_background`).
+    profile_floor
+        Added to every profile frequency before its entropy: 1e-9 in the original
+        trRosetta (default; reproduces its predictions), 0.005 in the published
+        with-MSA scrambler's feature code.
     weights
         Folder or archive with the ``.pt`` files (see :mod:`.weights`).
     dropout
@@ -156,7 +179,14 @@ class TrRosetta:
         precision: str = "fp32",
         checkpoint: bool | str = "auto",
         compile: bool | str = False,
+        scramble_msa: bool = False,
+        msa_pseudocount: float = 1.0,
+        profile_floor: float = PROFILE_FLOOR,
     ) -> None:
+        if scramble_msa and msa is None:
+            raise InvalidParameterError("scramble_msa needs an alignment (msa)")
+        if not profile_floor >= 0:
+            raise InvalidParameterError(f"profile floor must be >= 0, got {profile_floor}")
         if checkpoint not in (True, False, "auto"):
             raise InvalidParameterError(f"checkpoint must be True, False or 'auto', got {checkpoint!r}")
         compile = {"on": True, "off": False}.get(compile, compile) if isinstance(compile, str) else compile
@@ -184,11 +214,18 @@ class TrRosetta:
             )
         self.compile = bool(compile) and can_compile
         self.msa = msa
+        self.scramble_msa = bool(scramble_msa)
+        self.msa_pseudocount = msa_pseudocount
+        self.profile_floor = profile_floor
         self._profile: torch.Tensor | None = None
         self._pair_terms: list[torch.Tensor] | None = None
         self._pair_length: int | None = None
         if msa is not None:
-            profile, pair = alignment_features(msa)
+            if self.scramble_msa:
+                self._msa1hot = msa_one_hot(msa).to(self.device)
+                bg = alignment_background(msa, msa_pseudocount)
+                self._msa_background = torch.tensor(bg, dtype=torch.float32, device=self.device)
+            profile, pair = alignment_features(msa, profile_floor)
             self._profile = profile.to(self.device)
             with torch.no_grad():
                 p = None if pair is None else pair.to(self.device)
@@ -206,8 +243,19 @@ class TrRosetta:
         for net in self.networks:
             net.dropout = self.dropout
 
-    def with_msa(self, msa: MSA | None) -> TrRosetta:
-        """The same networks conditioned on another alignment (or none)."""
+    def with_msa(
+        self,
+        msa: MSA | None,
+        scramble_msa: bool | None = None,
+        msa_pseudocount: float | None = None,
+        profile_floor: float | None = None,
+    ) -> TrRosetta:
+        """The same networks conditioned on another alignment (or none).
+
+        Alignment settings left ``None`` keep this predictor's (scrambling is
+        always off without an alignment).
+        """
+        scramble = self.scramble_msa if scramble_msa is None else scramble_msa
         return TrRosetta(
             self.models,
             self.device,
@@ -218,6 +266,9 @@ class TrRosetta:
             self.precision,
             self.checkpoint,
             self.compile,
+            scramble_msa=scramble and msa is not None,
+            msa_pseudocount=self.msa_pseudocount if msa_pseudocount is None else msa_pseudocount,
+            profile_floor=self.profile_floor if profile_floor is None else profile_floor,
         )
 
     def arithmetic(self) -> contextlib.AbstractContextManager:
@@ -251,20 +302,68 @@ class TrRosetta:
         return net.project_pair_features(None, length)
 
     def __call__(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
+        return self._forward(x, self._profile, None)
+
+    def scrambled_forward(
+        self,
+        scores: torch.Tensor,
+        mode: str,
+        n_samples: int,
+        generator: Generators = None,
+        differentiable: bool = True,
+    ) -> Callable[[torch.Tensor], dict[str, torch.Tensor]]:
+        """The predictor on ``n_samples`` alignments per example scrambled by ``scores`` (B, L).
+
+        Every alignment row is interpolated with the query's importance towards
+        the 21-state column background (the scrambling operator, ``mode``
+        inclusion or occlusion), one alignment per sample is drawn (straight-through
+        categorical samples when ``differentiable``, as published; hard draws
+        otherwise), and its profile and couplings are recomputed. The returned
+        function takes the (n_samples * B, L, 20) query samples, ordered sample-major
+        as the engine flattens (K, B); example b draws from ``generator[b]``.
+        Without ``scramble_msa`` it is the plain predictor.
+        """
+        if not self.scramble_msa:
+            return self
+        b, length = scores.shape
+        rows = self._msa1hot.shape[0]
+        x = self._msa1hot.reshape(1, rows * length, N_STATES).expand(b, -1, -1)
+        s = scores.to(self.device, torch.float32).unsqueeze(1).expand(b, rows, length).reshape(b, -1)
+        pssm = scramble_pssm(x, s, self._msa_background.repeat(rows, 1), mode)
+        if differentiable:
+            draws = sample_pssm(pssm, n_samples, "categorical_st", generator=generator)
+        else:
+            draws = sample_sequences(pssm, n_samples, generator)
+        profiles, terms = [], [[] for _ in self.networks]
+        for msa1hot in draws.reshape(n_samples * b, rows, length, N_STATES):
+            profile, pair = onehot_alignment_features(msa1hot, self.profile_floor)
+            profiles.append(profile)
+            for k, net in enumerate(self.networks):
+                terms[k].append(net.project_pair_features(pair, length))
+        return functools.partial(
+            self._forward, profile=torch.stack(profiles), pair_terms=[torch.cat(t) for t in terms]
+        )
+
+    def _forward(
+        self, x: torch.Tensor, profile: torch.Tensor | None, pair_terms: list[torch.Tensor] | None
+    ) -> dict[str, torch.Tensor]:
         if x.dim() != 3 or x.shape[-1] != len(AMINO_ACIDS):
             raise InvalidParameterError(f"trRosetta input must be (N, L, 20), got {tuple(x.shape)}")
         if self._pair_length is not None and x.shape[1] != self._pair_length:
             raise InvalidParameterError(
                 f"sequence length {x.shape[1]} does not match the alignment length {self._pair_length}"
             )
+        if profile is not None and profile.dim() == 3 and profile.shape[0] != x.shape[0]:
+            raise InvalidParameterError(f"{profile.shape[0]} scrambled alignments for {x.shape[0]} sequences")
         x = x.to(self.device, torch.float32)
-        f1d = sequence_features(x, self._profile)
+        f1d = sequence_features(x, profile)
         total: dict[str, torch.Tensor] | None = None
         segments = self.checkpoint_segments(x.shape[1])
         autocast = torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.precision == "bf16")
         for k, net in enumerate(self.networks):
+            term = pair_terms[k] if pair_terms is not None else self._pair_term(k, net, x.shape[1])
             with autocast, self.arithmetic():
-                out = net(f1d, self._pair_term(k, net, x.shape[1]), segments, self.compile)
+                out = net(f1d, term, segments, self.compile)
             total = out if total is None else {n: total[n] + out[n] for n in OUTPUTS}
         assert total is not None
         if len(self.networks) > 1:
