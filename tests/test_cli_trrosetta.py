@@ -68,7 +68,9 @@ def test_explain_end_to_end(tmp_path, capsys):
 
 
 def test_explain_scrambling_the_alignment(tmp_path, capsys):
-    a3m = _write(tmp_path, "t.a3m", ">q\nMKVLAAGIEELLKK\n>a\nMKVLSAGLEELLRK\n>b\nMRILAAGIDEVLKK\n>c\n-KVLAEGIEQLL--\n")
+    a3m = _write(
+        tmp_path, "t.a3m", ">q\nMKVLAAGIEELLKK\n>a\nMKVLSAGLEELLRK\n>b\nMRILAAGIDEVLKK\n>c\n-KVLAEGIEQLL--\n"
+    )
     runs = {}
     for extra in ([], ["--scramble-msa", "--clip-value", "0.5"]):
         out = tmp_path / f"exp{len(extra)}"
