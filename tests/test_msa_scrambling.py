@@ -256,3 +256,16 @@ def test_benchmark_scrambles_the_alignment_of_an_msa_protein(trrosetta_xaa, msa,
         evals[scramble] = row["eval_kl_mean"]
     # scrambling the alignment as well loses more of the prediction at the same budget
     assert evals[True] > evals[False] > 0
+
+
+def test_memory_sizing_counts_the_sampled_alignments(trrosetta_xaa, scrambling, msa, monkeypatch):
+    import protscramble.predictors.trrosetta.model as model
+
+    fixed = trrosetta_xaa.with_msa(msa)
+    monkeypatch.setattr(model, "available_memory", lambda device: 128 * 2**30)
+    # at L = 100 a sampled alignment's (2,100 x 2,100) matrices add about 8% to a sample's memory
+    assert scrambling.max_batch(100) < fixed.max_batch(100)
+    monkeypatch.setattr(model, "available_memory", lambda device: 3.2 * 2**30)  # 2.8 GiB checkpointed
+    fixed.check_fits(300, 1, with_grad=True)
+    with pytest.raises(model.DeviceMemoryError, match="GiB"):
+        scrambling.check_fits(300, 1, with_grad=True)

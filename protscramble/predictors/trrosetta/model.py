@@ -35,6 +35,10 @@ _SAVED_PER_BLOCK = 8
 _TRAIN_BYTES_PER_PAIR = _BLOCKS * _SAVED_PER_BLOCK * 64 * 4
 _INFER_BYTES_PER_PAIR = 8 * 64 * 4
 CHECKPOINT_SEGMENTS = 8
+# A sampled alignment keeps a few float32 (21 L)^2 matrices for its backward pass (the inverse
+# covariance, its coupling layout, the contact norm's squares); measured at T1001's size (L = 140,
+# 193 rows): 4.3 of them per sample over 4 samples, 7.2 for a single one.
+_ALIGNMENT_MATRICES = 6
 PRECISIONS = ("fp32", "tf32", "bf16")
 
 
@@ -126,7 +130,8 @@ class TrRosetta:
     scramble_msa
         Scramble the alignment with the query, as the published with-MSA
         scrambler does (:meth:`scrambled_forward`): every row is interpolated
-        with the query's importance towards ``msa_background``, sampled, and the
+        with the query's importance towards the alignment's column frequencies
+        (gaps included, ``msa_pseudocount``), sampled, and the
         profile and couplings are recomputed from each sampled alignment (and
         differentiated through). Plain calls still use the original alignment.
     msa_pseudocount
@@ -381,6 +386,7 @@ class TrRosetta:
         """Raise :class:`DeviceMemoryError` if even one sequence cannot fit."""
         segments = self.checkpoint_segments(length) if with_grad else 0
         need = estimate_memory(length, 1 if with_grad else n_sequences, with_grad, segments)
+        need += self._alignment_bytes(length) if with_grad else 0
         free = available_memory(self.device)
         if need > free:
             raise DeviceMemoryError(
@@ -392,7 +398,12 @@ class TrRosetta:
         """How many sequences of ``length`` fit through forward + backward at once."""
         free = available_memory(self.device) * safety
         per_sequence = estimate_memory(length, 1, True, self.checkpoint_segments(length, safety))
+        per_sequence += self._alignment_bytes(length)
         return max(1, int(free // per_sequence)) // len(self.networks) or 1
+
+    def _alignment_bytes(self, length: int) -> int:
+        """Memory a scrambled alignment's features hold per sample until the backward pass."""
+        return _ALIGNMENT_MATRICES * (N_STATES * length) ** 2 * 4 if self.scramble_msa else 0
 
     @torch.no_grad()
     def predict(self, x: torch.Tensor, batch_size: int = 8) -> dict[str, np.ndarray]:
