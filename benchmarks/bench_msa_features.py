@@ -15,6 +15,7 @@ and prints medians, their ratio and the device.
 from __future__ import annotations
 
 import argparse
+import os
 import platform
 import statistics
 import time
@@ -76,7 +77,8 @@ def main() -> None:
     finally:
         features._regularised_inverse = _regularised_inverse
     rows, length = msa1hot.shape[:2]
-    name = torch.cuda.get_device_name(device) if device.type == "cuda" else platform.processor() or "CPU"
+    cpu = f"CPU ({platform.processor() or platform.machine()}, {os.cpu_count()} cores)"
+    name = torch.cuda.get_device_name(device) if device.type == "cuda" else cpu
     print(f"device: {name}, threads {torch.get_num_threads()}, {args.dtype}")
     print(f"alignment: {rows} rows x {length} columns ({length * N_STATES} covariance columns)")
     print(f"direct inverse   fwd+bwd median {direct_s * 1e3:9.1f} ms")
