@@ -67,7 +67,9 @@ def sampled_divergence(
         s = sample_sequences(pssm, k, gen)
         if position_mask is not None and x is not None:
             s = torch.where(position_mask.unsqueeze(-1), s, x.unsqueeze(0))
-        forward = predictor if scores is None else scrambled_forward(predictor, scores, mode, k, gen, False)
+        forward = predictor
+        if scores is not None:
+            forward = scrambled_forward(predictor, scores, mode, k, gen, False, position_mask)
         pred = forward(s.reshape(k * b, length, a))
         ref = {
             n: t.unsqueeze(0).expand(k, *t.shape).reshape(k * b, *t.shape[1:]) for n, t in reference.items()

@@ -126,7 +126,8 @@ def sampled_divergence(
             forward = predictor
             if keep is not None:
                 kept = keep[s : s + per_chunk].to(x.device).float() * KEEP_SCORE
-                forward = scrambled_forward(predictor, kept, "inclusion", n_samples, generator, False)
+                mask = None if position_mask is None else position_mask[s : s + per_chunk].to(x.device)
+                forward = scrambled_forward(predictor, kept, "inclusion", n_samples, generator, False, mask)
             pred = forward(samples.reshape(n_samples * n, *xs.shape[1:]))
             out[s : s + n] = div(ref_rep, pred).reshape(n_samples, n).float().mean(0).cpu()
     return out

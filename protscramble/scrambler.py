@@ -274,7 +274,7 @@ class PerExampleScrambler:
                 while done < st.samples:
                     k = min(chunk, st.samples - done)
                     samples = sample_pssm(pssm, k, st.sampling, st.temperature, gens, mask, x)
-                    forward = scrambled_forward(self.predictor, scores, st.mode, k, gens)
+                    forward = scrambled_forward(self.predictor, scores, st.mode, k, gens, position_mask=mask)
                     pred = forward(samples.reshape(k * b, length, a))
                     div = self.divergence(_repeat_reference(reference, k), pred).reshape(k, b).sum(0)
                     last = done + k >= st.samples

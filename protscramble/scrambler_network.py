@@ -404,7 +404,7 @@ class ScramblerTrainer:
         bits = conservation_bits(pssm, data.background, mask)
         k, b = st.samples, x.shape[0]
         samples = sample_pssm(pssm, k, st.sampling, st.temperature, generator, mask, x)
-        forward = scrambled_forward(self.predictor, scores, st.mode, k, generator)
+        forward = scrambled_forward(self.predictor, scores, st.mode, k, generator, position_mask=mask)
         pred = forward(samples.reshape(k * b, *x.shape[1:]))
         ref = {
             n: t.unsqueeze(0).expand(k, *t.shape).reshape(k * b, *t.shape[1:])

@@ -161,13 +161,14 @@ class _ColumnReader:
     def _predict(side: torch.Tensor) -> dict[str, torch.Tensor]:
         return {"y": torch.softmax(6.0 * side[:, 2:3, :], -1)}
 
-    def scrambled_forward(self, scores, mode, n_samples, generator, differentiable):
+    def scrambled_forward(self, scores, mode, n_samples, generator, differentiable, position_mask):
         from protscramble.masking import scramble_pssm
         from protscramble.sampling import sample_pssm
 
         self.calls.append((scores.detach().clone(), mode, n_samples, differentiable))
         b = scores.shape[0]
-        pssm = scramble_pssm(self.side.expand(b, -1, -1), scores, torch.full((5, 2), 0.5), mode)
+        side = self.side.expand(b, -1, -1)
+        pssm = scramble_pssm(side, scores, torch.full((5, 2), 0.5), mode, position_mask)
         draws = sample_pssm(pssm, n_samples, "categorical_st", generator=generator)
         return lambda x: self._predict(draws.reshape(n_samples * b, 5, 2))
 
@@ -269,3 +270,15 @@ def test_memory_sizing_counts_the_sampled_alignments(trrosetta_xaa, scrambling, 
     fixed.check_fits(300, 1, with_grad=True)
     with pytest.raises(model.DeviceMemoryError, match="GiB"):
         scrambling.check_fits(300, 1, with_grad=True)
+
+
+def test_positions_outside_the_mask_keep_their_alignment_columns(trrosetta_xaa, scrambling, msa):
+    """Fixed positions are not scrambled: with every position fixed, scores do not matter."""
+    x = one_hot(msa.query)[None]
+    fixed = torch.zeros(1, msa.length, dtype=torch.bool)
+    with torch.no_grad():
+        ref = trrosetta_xaa.with_msa(msa)(x)
+        out = scrambled_forward(
+            scrambling, torch.zeros(1, msa.length), "inclusion", 2, torch.Generator(), False, fixed
+        )(x.expand(2, -1, -1))
+    assert torch.allclose(out["dist"], ref["dist"].expand_as(out["dist"]), atol=1e-4)

@@ -78,14 +78,16 @@ def scrambled_forward(
     n_samples: int,
     generator: torch.Generator | list[torch.Generator] | None = None,
     differentiable: bool = True,
+    position_mask: torch.Tensor | None = None,
 ) -> Callable[[torch.Tensor], dict[str, torch.Tensor]]:
     """The predictor with its other per-position inputs scrambled by the same importance.
 
     Some predictors read more than the sequence at each position (trRosetta can
     read an alignment's columns). When such an input is scrambled together with
     the sequence, the predictor exposes ``scrambled_forward(scores, mode,
-    n_samples, generator, differentiable)``: it draws ``n_samples`` scrambled
-    versions of that input per example from importance ``scores`` (B, L) and
+    n_samples, generator, differentiable, position_mask)``: it draws ``n_samples``
+    scrambled versions of that input per example from importance ``scores`` (B, L),
+    keeping the positions outside ``position_mask`` (B, L) as they are, and
     returns the function to call on the (n_samples * B, L, A) sequence samples,
     flattened sample-major from (K, B). Every other predictor is returned as is.
     The per-example engine, the trained scrambler networks, the evaluation and the
@@ -93,4 +95,6 @@ def scrambled_forward(
     business, not theirs.
     """
     fn = getattr(predictor, "scrambled_forward", None)
-    return predictor if fn is None else fn(scores, mode, n_samples, generator, differentiable)
+    if fn is None:
+        return predictor
+    return fn(scores, mode, n_samples, generator, differentiable, position_mask)

@@ -316,6 +316,7 @@ class TrRosetta:
         n_samples: int,
         generator: Generators = None,
         differentiable: bool = True,
+        position_mask: torch.Tensor | None = None,
     ) -> Callable[[torch.Tensor], dict[str, torch.Tensor]]:
         """The predictor on ``n_samples`` alignments per example scrambled by ``scores`` (B, L).
 
@@ -326,7 +327,8 @@ class TrRosetta:
         otherwise), and its profile and couplings are recomputed. The returned
         function takes the (n_samples * B, L, 20) query samples, ordered sample-major
         as the engine flattens (K, B); example b draws from ``generator[b]``.
-        Without ``scramble_msa`` it is the plain predictor.
+        Columns outside ``position_mask`` (B, L) keep their letters. Without
+        ``scramble_msa`` it is the plain predictor.
         """
         if not self.scramble_msa:
             return self
@@ -334,7 +336,8 @@ class TrRosetta:
         rows = self._msa1hot.shape[0]
         x = self._msa1hot.reshape(1, rows * length, N_STATES).expand(b, -1, -1)
         s = scores.to(self.device, torch.float32).unsqueeze(1).expand(b, rows, length).reshape(b, -1)
-        pssm = scramble_pssm(x, s, self._msa_background.repeat(rows, 1), mode)
+        keep = None if position_mask is None else position_mask.to(self.device).repeat(1, rows)
+        pssm = scramble_pssm(x, s, self._msa_background.repeat(rows, 1), mode, keep)
         if differentiable:
             draws = sample_pssm(pssm, n_samples, "categorical_st", generator=generator)
         else:
