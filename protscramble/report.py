@@ -182,6 +182,10 @@ def scrambled_predictions(
     seed: int = 0,
     msa: MSA | None = None,
     device: str = "cpu",
+    importance: np.ndarray | None = None,
+    mode: str = "inclusion",
+    scramble_msa: bool = False,
+    msa_pseudocount: float = 1.0,
 ) -> dict[str, np.ndarray]:
     """trRosetta maps on the original sequence and averaged over sequences drawn from the PSSM.
 
@@ -196,6 +200,9 @@ def scrambled_predictions(
         ``xaa`` on ``device``); conditioned on ``msa`` when one is given.
     n_samples
         Sequences drawn from the PSSM (hard one-hot, seeded).
+    importance, mode, scramble_msa, msa_pseudocount
+        For an explanation that scrambled the alignment too (``explain --scramble-msa``):
+        each sample also draws an alignment scrambled by ``importance`` (L,) in ``mode``.
 
     Returns
     -------
@@ -206,6 +213,7 @@ def scrambled_predictions(
     """
     import torch
 
+    from .predictors.base import scrambled_forward
     from .predictors.trrosetta import TrRosetta
     from .sampling import sample_sequences
 
@@ -215,9 +223,11 @@ def scrambled_predictions(
         raise InvalidParameterError(f"PSSM must be ({len(seq)}, 20) for this sequence, got {p.shape}")
     if n_samples < 1:
         raise InvalidParameterError(f"at least one scrambled sample is needed, got {n_samples}")
+    if scramble_msa and (msa is None or importance is None):
+        raise InvalidParameterError("scrambled-alignment predictions need the alignment and the importance")
     tr = predictor if predictor is not None else TrRosetta("xaa", device=device)
     if msa is not None:
-        tr = tr.with_msa(msa)
+        tr = tr.with_msa(msa, scramble_msa=scramble_msa, msa_pseudocount=msa_pseudocount)
     dev = tr.device
     out: dict[str, np.ndarray] = {}
     with torch.no_grad():
@@ -230,7 +240,12 @@ def scrambled_predictions(
         ]
         sums: dict[str, np.ndarray] = {}
         for start in range(0, n_samples, 4):  # a few at a time bounds memory
-            pred = tr(samples[start : start + 4])
+            chunk = samples[start : start + 4]
+            forward = tr
+            if scramble_msa:
+                scores = torch.tensor(np.asarray(importance), dtype=torch.float32, device=dev)[None]
+                forward = scrambled_forward(tr, scores, mode, chunk.shape[0], gen, False)
+            pred = forward(chunk)
             for name in _OUTPUTS:
                 part = pred[name].float().sum(0).cpu().numpy()
                 sums[name] = sums[name] + part if name in sums else part
@@ -384,9 +399,12 @@ def _predictions(exp, parts, msa, predict, predictor, n_samples, seed, device) -
             "the explanation used alignment features; distograms were predicted from the sequence alone "
             "(pass the alignment to predict with it)"
         )
+    scramble_msa = bool(exp.settings.get("scramble_msa")) and msa is not None
     return scrambled_predictions(
-        exp.sequence, exp.pssm, predictor, n_samples=n_samples, seed=seed, msa=msa, device=device
-    )
+        exp.sequence, exp.pssm, predictor, n_samples=n_samples, seed=seed, msa=msa, device=device,
+        importance=exp.importance.values, mode=exp.settings.get("mode", "inclusion"),
+        scramble_msa=scramble_msa, msa_pseudocount=float(exp.settings.get("pseudocount", 1.0)),
+    )  # fmt: skip
 
 
 # ------------------------------------------------------------------- HTML

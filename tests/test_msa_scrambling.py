@@ -282,3 +282,22 @@ def test_positions_outside_the_mask_keep_their_alignment_columns(trrosetta_xaa, 
             scrambling, torch.zeros(1, msa.length), "inclusion", 2, torch.Generator(), False, fixed
         )(x.expand(2, -1, -1))
     assert torch.allclose(out["dist"], ref["dist"].expand_as(out["dist"]), atol=1e-4)
+
+
+def test_report_predictions_scramble_the_alignment_when_the_explanation_did(trrosetta_xaa, msa):
+    from protscramble.report import scrambled_predictions
+
+    pssm = one_hot(msa.query).numpy()  # the query is kept: only the alignment can move the maps
+
+    def maps(importance, scramble):
+        return scrambled_predictions(msa.query, pssm, trrosetta_xaa, n_samples=2, msa=msa,
+                                     importance=importance, scramble_msa=scramble)  # fmt: skip
+
+    plain = maps(None, False)
+    assert np.allclose(plain["scrambled_dist"], plain["dist"], atol=1e-5)
+    kept = maps(np.full(msa.length, KEEP_SCORE), True)
+    assert np.allclose(kept["scrambled_dist"], plain["dist"], atol=1e-4)
+    lost = maps(np.zeros(msa.length), True)
+    assert not np.allclose(lost["scrambled_dist"], plain["dist"], atol=1e-3)
+    with pytest.raises(InvalidParameterError, match="importance"):
+        maps(None, True)
