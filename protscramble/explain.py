@@ -280,6 +280,8 @@ def explain_trrosetta(
 
 
 _SAFE = re.compile(r"[^A-Za-z0-9_.-]+")
+#: Settings added after results were first written, with the value older results had implicitly.
+LATER_DEFAULTS: dict[str, Any] = {"scramble_msa": False, "clip_value": None}
 
 
 def safe_name(name: str) -> str:
@@ -295,4 +297,4 @@ def settings_match(summary_path: Path, settings: dict[str, Any]) -> bool:
     except (OSError, ValueError, KeyError):
         return False
     ignore = {"wall_seconds", "optimisation_seconds", "versions", "batch_size", "device_name"}
-    return all(old.get(k) == v for k, v in settings.items() if k not in ignore)
+    return all(old.get(k, LATER_DEFAULTS.get(k)) == v for k, v in settings.items() if k not in ignore)

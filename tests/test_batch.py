@@ -118,6 +118,8 @@ def test_settings_hash_tracks_results_not_execution():
         build_config({"batch": {"cpu_threads": 4, "memory_gib": 2}}).settings_hash() == base.settings_hash()
     )
     assert build_config({"explain": {"steps": 4}}).settings_hash() != base.settings_hash()
+    assert build_config({"explain": {"scramble_msa": True}}).settings_hash() != base.settings_hash()
+    assert build_config({"explain": {"clip_value": 0.5}}).settings_hash() != base.settings_hash()
     assert build_config({"batch": {"bucket_size": 3}}).settings_hash() != base.settings_hash()
 
 

@@ -111,6 +111,17 @@ def test_explain_multi_record_fasta_resumes(tmp_path, capsys):
     code, _, err = _run(capsys, *args)
     assert code == 0 and "already done" in err
     assert (out / "a" / "summary.json").stat().st_mtime_ns == stamp
+    # a result written before --scramble-msa/--clip-value existed still counts as done...
+    summary = json.loads((out / "a" / "summary.json").read_text())
+    for key in ("scramble_msa", "clip_value"):
+        del summary["settings"][key]
+    (out / "a" / "summary.json").write_text(json.dumps(summary))
+    code, _, err = _run(capsys, *args)
+    assert code == 0 and "a: already done" in err
+    # ...and other settings are recomputed
+    code, _, err = _run(capsys, *args, "--clip-value", "0.5")
+    assert code == 0 and "already done" not in err
+    assert json.loads((out / "a" / "summary.json").read_text())["settings"]["clip_value"] == 0.5
 
 
 def _write(tmp_path, name, data):

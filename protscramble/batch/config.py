@@ -40,6 +40,7 @@ import numpy as np
 
 from ..backgrounds import BACKGROUND_KINDS
 from ..errors import InputFileError, InvalidParameterError, ProtscrambleError
+from ..explain import LATER_DEFAULTS
 from ..io import MSA, read_a3m
 from ..scrambler import ScramblerSettings
 from ..structures.energies import BACKENDS
@@ -165,7 +166,12 @@ class BatchConfig:
 
     def settings_hash(self) -> str:
         """Digest of every setting that shapes results (not paths, threads or memory)."""
-        explain = {k: v for k, v in self.explain.items() if k not in _EXECUTION_KEYS}
+        explain = {
+            k: v
+            for k, v in self.explain.items()
+            # settings added later are left out at their defaults, so older batches still resume
+            if k not in _EXECUTION_KEYS and not (k in LATER_DEFAULTS and v == LATER_DEFAULTS[k])
+        }
         if isinstance(self.background, np.ndarray):
             explain["background"] = hashlib.sha256(
                 np.ascontiguousarray(self.background).tobytes()

@@ -134,6 +134,8 @@ def run_explain(args: argparse.Namespace, proteins: list) -> int:
         "samples": args.samples,
         "seed": args.seed,
         "models": args.models.split(",") if args.models != "all" else None,
+        "scramble_msa": args.scramble_msa,
+        "clip_value": args.clip_value,
     }
     todo = []
     for p in proteins:
