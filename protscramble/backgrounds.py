@@ -42,6 +42,11 @@ def native_background(length: int) -> np.ndarray:
     return np.tile(_normalise(NATIVE_PDB_FREQUENCIES), (length, 1))
 
 
+def _column_counts(msa: MSA, states: int) -> np.ndarray:
+    """(L, states) counts of the first ``states`` letter codes in every alignment column."""
+    return np.stack([(msa.codes == c).sum(axis=0) for c in range(states)], axis=1).astype(np.float64)
+
+
 def msa_background(msa: MSA, pseudocount: float = 1.0) -> np.ndarray:
     """Per-column amino-acid frequencies of an alignment, gaps excluded.
 
@@ -57,9 +62,7 @@ def msa_background(msa: MSA, pseudocount: float = 1.0) -> np.ndarray:
     """
     if pseudocount < 0:
         raise InvalidParameterError(f"pseudo-count must be >= 0, got {pseudocount}")
-    counts = np.zeros((msa.length, len(AMINO_ACIDS)))
-    for c in range(len(AMINO_ACIDS)):
-        counts[:, c] = (msa.codes == c).sum(axis=0)
+    counts = _column_counts(msa, len(AMINO_ACIDS))
     b = (counts + pseudocount) / (counts.sum(axis=1, keepdims=True) + len(AMINO_ACIDS) * pseudocount)
     return _normalise(b)
 
@@ -82,7 +85,7 @@ def alignment_background(msa: MSA, pseudocount: float = 1.0) -> np.ndarray:
     if pseudocount < 0:
         raise InvalidParameterError(f"pseudo-count must be >= 0, got {pseudocount}")
     states = len(AMINO_ACIDS) + 1
-    counts = np.stack([(msa.codes == c).sum(axis=0) for c in range(states)], axis=1).astype(np.float64)
+    counts = _column_counts(msa, states)
     return _normalise((counts + pseudocount) / (msa.depth + states * pseudocount))
 
 

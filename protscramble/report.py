@@ -238,13 +238,15 @@ def scrambled_predictions(
         samples = sample_sequences(torch.tensor(p, dtype=torch.float32, device=dev)[None], n_samples, gen)[
             :, 0
         ]
+        scores = None
+        if scramble_msa:
+            scores = torch.tensor(np.asarray(importance), dtype=torch.float32, device=dev)[None]
         sums: dict[str, np.ndarray] = {}
         for start in range(0, n_samples, 4):  # a few at a time bounds memory
             chunk = samples[start : start + 4]
-            forward = tr
-            if scramble_msa:
-                scores = torch.tensor(np.asarray(importance), dtype=torch.float32, device=dev)[None]
-                forward = scrambled_forward(tr, scores, mode, chunk.shape[0], gen, False)
+            forward = (
+                tr if scores is None else scrambled_forward(tr, scores, mode, chunk.shape[0], gen, False)
+            )
             pred = forward(chunk)
             for name in _OUTPUTS:
                 part = pred[name].float().sum(0).cpu().numpy()

@@ -227,9 +227,11 @@ class TrRosetta:
         self._pair_length: int | None = None
         if msa is not None:
             if self.scramble_msa:
-                self._msa1hot = msa_one_hot(msa).to(self.device)
-                bg = alignment_background(msa, msa_pseudocount)
-                self._msa_background = torch.tensor(bg, dtype=torch.float32, device=self.device)
+                # Rows laid end to end, (1, N L, 21), with the column background tiled to match, once:
+                # every optimisation step scrambles them as one long sequence per example.
+                self._msa_rows = msa_one_hot(msa).reshape(1, -1, N_STATES).to(self.device)
+                bg = torch.tensor(alignment_background(msa, msa_pseudocount), dtype=torch.float32)
+                self._msa_rows_background = bg.repeat(msa.depth, 1).to(self.device)
             profile, pair = alignment_features(msa, profile_floor)
             self._profile = profile.to(self.device)
             with torch.no_grad():
@@ -333,11 +335,11 @@ class TrRosetta:
         if not self.scramble_msa:
             return self
         b, length = scores.shape
-        rows = self._msa1hot.shape[0]
-        x = self._msa1hot.reshape(1, rows * length, N_STATES).expand(b, -1, -1)
-        s = scores.to(self.device, torch.float32).unsqueeze(1).expand(b, rows, length).reshape(b, -1)
+        rows = self.msa.depth
+        x = self._msa_rows.expand(b, -1, -1)
+        s = scores.to(self.device, torch.float32).repeat(1, rows)
         keep = None if position_mask is None else position_mask.to(self.device).repeat(1, rows)
-        pssm = scramble_pssm(x, s, self._msa_background.repeat(rows, 1), mode, keep)
+        pssm = scramble_pssm(x, s, self._msa_rows_background, mode, keep)
         if differentiable:
             draws = sample_pssm(pssm, n_samples, "categorical_st", generator=generator)
         else:
