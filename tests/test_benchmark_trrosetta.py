@@ -16,6 +16,7 @@ import torch
 from conftest import shared_file
 
 from protscramble.alphabet import AMINO_ACIDS
+from protscramble.backgrounds import make_background
 from protscramble.benchmark import (
     METHODS,
     PROTOCOLS,
@@ -28,6 +29,7 @@ from protscramble.benchmark.runner import AUC_COLUMNS, FAITHFULNESS_COLUMNS, rea
 from protscramble.benchmark.summary import published_comparison
 from protscramble.cli import main
 from protscramble.errors import InvalidParameterError
+from protscramble.masking import conservation_bits
 
 
 class ToyPairPredictor:
@@ -295,3 +297,68 @@ def test_methods_are_cached_so_added_methods_and_interrupted_proteins_reuse_work
         run_benchmark(
             PROTEINS[:1], ["random"], TINY.with_overrides(seed=3), out, predictor=ToyPairPredictor()
         )
+
+
+def test_occlusion_budget_complements_the_inclusion_target(tmp_path):
+    """complement: the occlusion scrambler keeps all but the protein's bits; same: keeps the protein's bits."""
+    from protscramble.benchmark.methods import MethodInput
+
+    pred = ToyPairPredictor()
+    x = torch.eye(20)[torch.arange(12) % 20].unsqueeze(0)
+    bg = torch.full((12, 20), 0.05)  # every letter carries log2(20) bits against the uniform background
+    with torch.no_grad():
+        ref = pred(x)
+    occ = METHODS["scrambler_occlusion"]
+    complement = occ(MethodInput(pred, x, bg, ref, TINY, 0.5, 2))
+    assert complement.settings["target_bits"] == pytest.approx(np.log2(20) - 0.5, abs=1e-5)
+    same = occ(MethodInput(pred, x, bg, ref, TINY.with_overrides(occlusion_budget="same"), 0.5, 2))
+    assert same.settings["target_bits"] == 0.5
+    inclusion = METHODS["scrambler_inclusion"](MethodInput(pred, x, bg, ref, TINY, 0.5, 2))
+    assert inclusion.settings["target_bits"] == 0.5  # the inclusion target is the protein's, always
+    with pytest.raises(InvalidParameterError, match="occlusion budget"):
+        TINY.with_overrides(occlusion_budget="half")
+
+    # the evaluation table records the target each scrambler ran at; progress reaches the log
+    logs: list[str] = []
+    out = run_benchmark(
+        PROTEINS[:1], ["scrambler_inclusion", "scrambler_occlusion"], TINY, tmp_path / "b",
+        predictor=ToyPairPredictor(), log=logs.append,
+    )  # fmt: skip
+    rows = {r["method"]: r for r in read_tsv(out / "eval_kl.tsv")}
+    assert rows["scrambler_inclusion"]["target_bits"] == 1.0
+    x_a = torch.eye(20)[[AMINO_ACIDS.index(c) for c in PROTEINS[0].sequence]][None]
+    bg_a = torch.tensor(make_background("native", PROTEINS[0].length), dtype=torch.float32)
+    full = float(conservation_bits(x_a, bg_a).mean())
+    assert rows["scrambler_occlusion"]["target_bits"] == pytest.approx(full - 1.0, rel=1e-4)
+    assert f"toy_a: scrambler_occlusion: update {TINY.steps}/{TINY.steps}" in " ".join(logs)
+
+
+def test_cli_passes_seed_and_occlusion_budget(tmp_path, monkeypatch, capsys):
+    import protscramble.cli.benchmark as cli_benchmark
+
+    seen = {}
+
+    def fake_run(proteins, methods, protocol, out, **kwargs):
+        seen["protocol"] = protocol
+        return tmp_path
+
+    monkeypatch.setattr(cli_benchmark, "run_benchmark", fake_run)
+    data = shared_file("trrosetta", "published_results.tsv").parents[1]
+    args = [
+        "benchmark",
+        "trrosetta",
+        "--proteins",
+        "TR005257",
+        "--data-dir",
+        str(data),
+        "--out",
+        str(tmp_path),
+    ]
+    assert main([*args, "--seed", "3", "--occlusion-budget", "same"]) == 0
+    assert (seen["protocol"].seed, seen["protocol"].occlusion_budget) == (3, "same")
+    assert main(args) == 0
+    assert (seen["protocol"].seed, seen["protocol"].occlusion_budget) == (0, "complement")
+    capsys.readouterr()
+    assert main([*args, "--occlusion-budget", "half"]) == 2
+    err = capsys.readouterr().err
+    assert "occlusion-budget" in err and len(err.strip().splitlines()) == 1

@@ -39,6 +39,7 @@ from ..baselines import (
     RandomImportance,
 )
 from ..explanation import Explanation
+from ..masking import conservation_bits
 from ..predictors.base import Predictor
 from ..scrambler import PerExampleScrambler
 from .protocols import Protocol
@@ -57,21 +58,59 @@ class MethodInput:
     steps: int
     clip_value: float | None = None  # the protein's published gradient clipping (T1001: 0.5)
     extras: dict[str, Any] = field(default_factory=dict)
+    log: Callable[[str], None] = lambda _: None  # progress of long methods
+
+
+#: A scrambler reports its progress every this many updates (a published run is 250-500 updates).
+PROGRESS_EVERY = 50
+
+
+def occlusion_target_bits(
+    x: torch.Tensor, background: torch.Tensor, target_bits: float, budget: str
+) -> float:
+    """The occlusion scrambler's conservation target for a protein explained at ``target_bits``.
+
+    ``complement``: the sequence's own bits (one-hot vs background) minus ``target_bits``, so the
+    occlusion scrambler destroys as much information as the inclusion scrambler keeps and both select
+    a comparable set of residues; ``same``: ``target_bits`` (the occlusion scrambler then keeps only
+    ``target_bits`` and must rank the residues among the many it scrambles).
+
+    Examples
+    --------
+    >>> x = torch.eye(4)[None]  # four letters, each 2 bits against a uniform background
+    >>> occlusion_target_bits(x, torch.full((4, 4), 0.25), 0.5, "complement")
+    1.5
+    """
+    if budget == "same":
+        return target_bits
+    full = float(conservation_bits(x.float(), background).mean())
+    return max(full - target_bits, 0.0)
 
 
 def _scrambler(mode: str) -> Callable[[MethodInput], Explanation]:
     def run(m: MethodInput) -> Explanation:
+        target = m.target_bits
+        if mode == "occlusion":
+            target = occlusion_target_bits(m.x, m.background, m.target_bits, m.protocol.occlusion_budget)
         scr = PerExampleScrambler(
             m.predictor,
             mode=mode,
-            target_bits=m.target_bits,
+            target_bits=target,
             steps=m.steps,
             samples=m.protocol.samples,
             learning_rate=m.protocol.learning_rate,
             kl_direction=m.protocol.kl_direction,
             clip_value=m.clip_value,
         )
-        return scr.attribute(m.x, m.background, reference=m.reference, seed=m.protocol.seed)
+
+        def progress(step: int, trace: dict[str, np.ndarray]) -> None:
+            if (step + 1) % PROGRESS_EVERY == 0 or step + 1 == m.steps:
+                kl, bits = float(trace["divergence"].mean()), float(trace["bits"].mean())
+                m.log(f"scrambler_{mode}: update {step + 1}/{m.steps}, KL {kl:.3f}, {bits:.2f} bits")
+
+        return scr.attribute(
+            m.x, m.background, reference=m.reference, seed=m.protocol.seed, callback=progress
+        )
 
     return run
 

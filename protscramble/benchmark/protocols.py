@@ -8,6 +8,11 @@ from typing import Any
 from ..errors import InvalidParameterError
 from ..objectives import KL_DIRECTIONS
 
+#: How the occlusion scrambler's conservation target follows the protein's (inclusion) target ``t``:
+#: ``complement`` keeps all but ``t`` bits of the sequence, so it selects as much information to destroy
+#: as the inclusion scrambler selects to keep; ``same`` keeps ``t`` bits (scrambles most of the sequence).
+OCCLUSION_BUDGETS = ("complement", "same")
+
 
 @dataclass(frozen=True)
 class Protocol:
@@ -28,6 +33,7 @@ class Protocol:
     precision: str = "fp32"
     compile: str = "auto"
     kl_direction: str = "reverse"  # the published scrambler trains on KL(P_scrambled || P_original)
+    occlusion_budget: str = "complement"
     n_permutations: int = 10_000
     top_k: int = 10
     seed: int = 0
@@ -62,6 +68,10 @@ class Protocol:
         if self.kl_direction not in KL_DIRECTIONS:
             raise InvalidParameterError(
                 f"KL direction must be one of {', '.join(KL_DIRECTIONS)}, got {self.kl_direction!r}"
+            )
+        if self.occlusion_budget not in OCCLUSION_BUDGETS:
+            raise InvalidParameterError(
+                f"occlusion budget must be one of {', '.join(OCCLUSION_BUDGETS)}, got {self.occlusion_budget!r}"
             )
         if list(self.fractions) != sorted(set(self.fractions)):
             raise InvalidParameterError("fractions must be increasing and distinct")

@@ -156,8 +156,11 @@ def _run_protein(
         else:
             t0 = time.perf_counter()
             exp = METHODS[m](
-                MethodInput(pred, x, bg, reference, protocol, p.target_bits, steps, p.clip_value)
-            )
+                MethodInput(
+                    pred, x, bg, reference, protocol, p.target_bits, steps, p.clip_value,
+                    log=lambda msg: log(f"{p.name}: {msg}"),
+                )
+            )  # fmt: skip
             entry = {"settings": settings, "importance": importance_of(exp).tolist(), "eval": None}
             if m.startswith("scrambler") and exp.pssm is not None:
                 kl = sampled_divergence(
@@ -167,7 +170,7 @@ def _run_protein(
                 )[0]  # fmt: skip
                 entry["eval"] = {
                     "protein": p.name, "method": m, "background": p.background,
-                    "pseudocount": p.pseudocount, "target_bits": p.target_bits, "steps": steps,
+                    "pseudocount": p.pseudocount, "target_bits": exp.settings["target_bits"], "steps": steps,
                     "eval_kl_mean": float(np.mean(kl)), "eval_kl_median": float(np.median(kl)),
                 }  # fmt: skip
             entry["seconds"] = time.perf_counter() - t0

@@ -15,6 +15,7 @@ import time
 
 from ..benchmark import METHODS, PROTEIN_SETS, PROTOCOLS, resolve_proteins, run_benchmark
 from ..benchmark.proteins import data_dir
+from ..benchmark.protocols import OCCLUSION_BUDGETS
 from ..errors import InvalidParameterError
 from ..objectives import KL_DIRECTIONS
 from .common import add_device_argument, positive_int, resolve_device
@@ -47,12 +48,23 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="override the scramblers' training divergence (published: reverse, KL(scrambled || original))",
     )
     t.add_argument(
+        "--occlusion-budget",
+        choices=OCCLUSION_BUDGETS,
+        help="occlusion scrambler's target: complement (default; keeps all but the protein's target bits, "
+        "destroying as much as inclusion keeps) or same (keeps the protein's target bits)",
+    )
+    t.add_argument(
         "--precision", choices=("auto", "fp32", "tf32", "bf16"), help="override the protocol's precision"
     )
     t.add_argument(
         "--compile",
         choices=("auto", "on", "off"),
         help="override torch.compile of the network (default auto)",
+    )
+    t.add_argument(
+        "--seed",
+        type=int,
+        help="seed of every stochastic step (default 0): scramblers, samples, permutations",
     )
     t.add_argument("--models", default="xaa", help="trRosetta models (default xaa)")
     t.add_argument("--data-dir", help="reference data folder (default ../shared/data)")
@@ -76,6 +88,8 @@ def _run_trrosetta(args: argparse.Namespace) -> int:
         precision=args.precision,
         compile=args.compile,
         kl_direction=args.kl_direction,
+        seed=args.seed,
+        occlusion_budget=args.occlusion_budget,
     )
     proteins = resolve_proteins(args.proteins, args.data_dir)
     published = data_dir(args.data_dir) / "trrosetta" / "published_results.tsv"
