@@ -16,13 +16,12 @@ The warm-up explanation (2 updates) also compiles, so compile time is not in the
 from __future__ import annotations
 
 import argparse
-import platform
 import time
 
 import torch
 
 from protscramble.alphabet import AMINO_ACIDS
-from protscramble.explain import Protein, explain_trrosetta
+from protscramble.explain import Protein, cpu_name, explain_trrosetta
 from protscramble.predictors.trrosetta import TrRosetta
 
 
@@ -50,7 +49,7 @@ def main() -> None:
     name = (
         torch.cuda.get_device_name(device)
         if device.type == "cuda"
-        else f"{platform.processor() or platform.machine()} CPU, {torch.get_num_threads()} threads"
+        else f"{cpu_name()}, {torch.get_num_threads()} threads"
     )
     print(
         f"device: {name}; precision {tr.precision}, compiled {tr.compile}; L = {args.length}; {args.steps} updates x {args.samples} samples"

@@ -15,13 +15,12 @@ and prints medians, their ratio and the device.
 from __future__ import annotations
 
 import argparse
-import os
-import platform
 import statistics
 import time
 
 import torch
 
+from protscramble.explain import device_name
 from protscramble.io import read_a3m
 from protscramble.predictors.trrosetta.features import (
     N_STATES,
@@ -77,8 +76,7 @@ def main() -> None:
     finally:
         features._regularised_inverse = _regularised_inverse
     rows, length = msa1hot.shape[:2]
-    cpu = f"CPU ({platform.processor() or platform.machine()}, {os.cpu_count()} cores)"
-    name = torch.cuda.get_device_name(device) if device.type == "cuda" else cpu
+    name = device_name(device)
     print(f"device: {name}, threads {torch.get_num_threads()}, {args.dtype}")
     print(f"alignment: {rows} rows x {length} columns ({length * N_STATES} covariance columns)")
     print(f"direct inverse   fwd+bwd median {direct_s * 1e3:9.1f} ms")

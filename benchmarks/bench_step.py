@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import argparse
 import importlib.util
-import platform
 import statistics
 import sys
 import time
@@ -25,6 +24,7 @@ import torch
 
 from protscramble.alphabet import AMINO_ACIDS
 from protscramble.backgrounds import native_background
+from protscramble.explain import cpu_name
 from protscramble.masking import scramble_pssm
 from protscramble.objectives import prediction_kl
 from protscramble.predictors.trrosetta import TrRosetta, load_state_dict
@@ -122,7 +122,7 @@ def main() -> None:
     name = (
         torch.cuda.get_device_name(device)
         if device.type == "cuda"
-        else f"{platform.processor() or platform.machine()} CPU, {torch.get_num_threads()} threads"
+        else f"{cpu_name()}, {torch.get_num_threads()} threads"
     )
     ours = TrRosetta("xaa", device=device, precision=args.precision, compile=args.compile)
     naive = naive_predict(naive_network(device))

@@ -8,6 +8,7 @@
 from __future__ import annotations
 
 import json
+import os
 import platform
 import re
 import time
@@ -51,6 +52,26 @@ def versions() -> dict[str, str]:
         "python": platform.python_version(),
         "platform": platform.platform(),
     }
+
+
+def cpu_name() -> str:
+    """The CPU's model name (``/proc/cpuinfo``; ``platform.processor()`` is empty on Linux)."""
+    try:
+        with open("/proc/cpuinfo") as fh:
+            for line in fh:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def device_name(device: torch.device | str) -> str:
+    """What a result was computed on: the GPU's name, or the CPU model and its core count."""
+    device = torch.device(device)
+    if device.type == "cuda":
+        return torch.cuda.get_device_name(device)
+    return f"{cpu_name()}, {os.cpu_count()} cores"
 
 
 @dataclass
@@ -269,9 +290,7 @@ def explain_trrosetta(
                     "eval_samples": eval_samples,
                     "batch_size": len(group),
                     "device": str(dev),
-                    "device_name": torch.cuda.get_device_name(dev)
-                    if dev.type == "cuda"
-                    else platform.processor() or platform.machine(),
+                    "device_name": device_name(dev),
                     "wall_seconds": wall,
                     "versions": versions(),
                 },

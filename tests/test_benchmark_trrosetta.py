@@ -362,3 +362,22 @@ def test_cli_passes_seed_and_occlusion_budget(tmp_path, monkeypatch, capsys):
     assert main([*args, "--occlusion-budget", "half"]) == 2
     err = capsys.readouterr().err
     assert "occlusion-budget" in err and len(err.strip().splitlines()) == 1
+
+
+def test_results_name_the_cpu_model(tmp_path):
+    """platform.processor() is empty on Linux: the record must carry /proc/cpuinfo's model name."""
+    from pathlib import Path
+
+    from protscramble.explain import device_name
+
+    info = Path("/proc/cpuinfo")
+    if not info.is_file():
+        pytest.skip("no /proc/cpuinfo on this system")
+    models = [
+        ln.split(":", 1)[1].strip() for ln in info.read_text().splitlines() if ln.startswith("model name")
+    ]
+    if not models:
+        pytest.skip("/proc/cpuinfo names no CPU model here")
+    assert device_name("cpu").startswith(models[0])
+    out = run_benchmark(PROTEINS[:1], ["random"], TINY, tmp_path / "b", predictor=ToyPairPredictor())
+    assert models[0] in json.loads((out / "proteins" / "toy_a" / "done.json").read_text())["device"]

@@ -6,7 +6,6 @@ import csv
 import io
 import json
 import os
-import platform
 import time
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
@@ -19,7 +18,7 @@ from ..alphabet import one_hot
 from ..backgrounds import make_background
 from ..errors import InvalidParameterError
 from ..evaluation import sampled_divergence
-from ..explain import safe_name, versions
+from ..explain import device_name, safe_name, versions
 from ..io import atomic_output_dir, atomic_write_json, atomic_write_text
 from ..objectives import prediction_kl
 from ..predictors.base import Predictor
@@ -75,13 +74,6 @@ EVAL_COLUMNS = (
 )
 STRUCTURE_COLUMNS = ("protein", "method", "metric", "value", "p_value")
 TIMING_COLUMNS = ("protein", "method", "seconds")
-
-
-def device_name(device: torch.device) -> str:
-    """Human-readable name of the device a run used."""
-    if device.type == "cuda":
-        return torch.cuda.get_device_name(device)
-    return f"CPU ({platform.processor() or platform.machine()}, {os.cpu_count()} cores)"
 
 
 def protein_settings(p: BenchmarkProtein, protocol: Protocol, models: str) -> dict[str, Any]:
