@@ -29,7 +29,7 @@ from protscramble.benchmark.runner import AUC_COLUMNS, FAITHFULNESS_COLUMNS, rea
 from protscramble.benchmark.summary import published_comparison
 from protscramble.cli import main
 from protscramble.errors import InvalidParameterError
-from protscramble.masking import conservation_bits
+from protscramble.masking import conservation_bits, scramble_pssm
 
 
 class ToyPairPredictor:
@@ -331,6 +331,12 @@ def test_occlusion_budget_complements_the_inclusion_target(tmp_path):
     full = float(conservation_bits(x_a, bg_a).mean())
     assert rows["scrambler_occlusion"]["target_bits"] == pytest.approx(full - 1.0, rel=1e-4)
     assert f"toy_a: scrambler_occlusion: update {TINY.steps}/{TINY.steps}" in " ".join(logs)
+    # ... and the bits each scrambler's final PSSM reached (recomputed from the written importance)
+    imp = read_tsv(out / "proteins" / "toy_a" / "importance.tsv")
+    for mode in ("inclusion", "occlusion"):
+        scores = torch.tensor([[r[f"scrambler_{mode}"] for r in imp]], dtype=torch.float32)
+        bits = conservation_bits(scramble_pssm(x_a, scores, bg_a, mode), bg_a)
+        assert rows[f"scrambler_{mode}"]["bits"] == pytest.approx(float(bits), rel=1e-3)
 
 
 def test_cli_passes_seed_and_occlusion_budget(tmp_path, monkeypatch, capsys):

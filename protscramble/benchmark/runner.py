@@ -69,6 +69,7 @@ EVAL_COLUMNS = (
     "pseudocount",
     "target_bits",
     "steps",
+    "bits",
     "eval_kl_mean",
     "eval_kl_median",
 )
@@ -163,6 +164,7 @@ def _run_protein(
                 entry["eval"] = {
                     "protein": p.name, "method": m, "background": p.background,
                     "pseudocount": p.pseudocount, "target_bits": exp.settings["target_bits"], "steps": steps,
+                    "bits": float(exp.bits[0]),
                     "eval_kl_mean": float(np.mean(kl)), "eval_kl_median": float(np.median(kl)),
                 }  # fmt: skip
             entry["seconds"] = time.perf_counter() - t0

@@ -23,7 +23,8 @@ from .runner import (
 
 PUBLISHED_COLUMNS = (
     "protein", "background", "target_bits", "published_steps", "published_eval_kl_mean",
-    "published_eval_kl_median", "our_steps", "our_eval_kl_mean", "our_eval_kl_median", "at_or_below",
+    "published_eval_kl_median", "our_steps", "our_bits", "our_eval_kl_mean", "our_eval_kl_median",
+    "at_or_below",
 )  # fmt: skip
 
 
@@ -56,6 +57,7 @@ def published_comparison(
             "published_steps": int(r["optimizer_updates"]),
             "published_eval_kl_mean": r["eval_kl_mean"], "published_eval_kl_median": r["eval_kl_median"],
             "our_steps": None if e is None else int(e["steps"]),
+            "our_bits": None if e is None else e.get("bits"),
             "our_eval_kl_mean": None if e is None else e["eval_kl_mean"],
             "our_eval_kl_median": None if e is None else e["eval_kl_median"],
             "at_or_below": "" if e is None else ("yes" if e["eval_kl_mean"] <= r["eval_kl_mean"] else "no"),
