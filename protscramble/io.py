@@ -8,11 +8,12 @@ import json
 import os
 import shutil
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+import torch
 from Bio import SeqIO
 
 from .alphabet import AMINO_ACIDS, MSA_ALPHABET, validate_sequence
@@ -204,3 +205,28 @@ def _json_default(obj: object) -> object:
     if isinstance(obj, Path):
         return str(obj)
     raise TypeError(f"not JSON serialisable: {type(obj).__name__}")
+
+
+def save_checkpoint(path: str | os.PathLike, state: Mapping[str, object]) -> None:
+    """``torch.save`` to a temporary file and rename (tensors and plain Python values only)."""
+    buf = io.BytesIO()
+    torch.save(dict(state), buf)
+    atomic_write_bytes(path, buf.getvalue())
+
+
+def load_checkpoint(path: str | os.PathLike) -> dict[str, object]:
+    """Load a checkpoint with ``weights_only=True``."""
+    source = Path(path)
+    if not source.is_file():
+        raise InputFileError(f"checkpoint not found: {source}")
+    try:
+        state = torch.load(source, map_location="cpu", weights_only=True)
+    except Exception as err:  # corrupt or foreign files raise many types
+        raise InputFileError(
+            f"{source} is not a readable protscramble checkpoint ({type(err).__name__}: {err})".splitlines()[
+                0
+            ]
+        ) from None
+    if not isinstance(state, dict):
+        raise InputFileError(f"{source} is not a protscramble checkpoint")
+    return state

@@ -33,6 +33,7 @@ import torch
 from .errors import InputFileError, InvalidParameterError
 from .explanation import Explanation
 from .faithfulness import average_precision, evaluate_faithfulness
+from .io import load_checkpoint, save_checkpoint
 from .masking import conservation_bits, scramble_pssm
 from .objectives import prediction_kl
 from .predictors.heterodimer import (
@@ -54,8 +55,6 @@ from .scrambler_network import (
     TrainingData,
     TrainingHistory,
     TrainingSettings,
-    load_checkpoint,
-    save_checkpoint,
 )
 
 PAIR_KINDS = ("siamese", "joint")

@@ -8,7 +8,9 @@ samples per update, conservation penalty weight 10, 500 updates.
 
 from __future__ import annotations
 
+import hashlib
 import math
+import os
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass
@@ -19,6 +21,7 @@ from tqdm.auto import tqdm
 
 from .errors import InvalidParameterError
 from .explanation import Explanation
+from .io import load_checkpoint, save_checkpoint
 from .masking import MODES, conservation_bits, conservation_penalty, scramble_pssm
 from .objectives import KL_DIRECTIONS, prediction_kl
 from .predictors.base import Predictor, arithmetic, scrambled_forward
@@ -128,6 +131,18 @@ def _inverse_softplus(s: torch.Tensor) -> torch.Tensor:
     return s + torch.log(-torch.expm1(-s))
 
 
+#: Format tag of a per-example optimisation checkpoint.
+CHECKPOINT_FORMAT = "protscramble-per-example"
+
+
+def _fingerprint(*tensors: torch.Tensor | None, extra: object = None) -> str:
+    """SHA-256 of the tensors' bytes and ``repr(extra)``: what a checkpoint must have been run on."""
+    h = hashlib.sha256(repr(extra).encode())
+    for t in tensors:
+        h.update(b"none" if t is None else t.detach().cpu().contiguous().numpy().tobytes())
+    return h.hexdigest()
+
+
 def _repeat_reference(reference: Prediction, k: int) -> dict[str, torch.Tensor]:
     return {
         n: t.unsqueeze(0).expand(k, *t.shape).reshape(k * t.shape[0], *t.shape[1:])
@@ -188,6 +203,8 @@ class PerExampleScrambler:
         seed: int | Sequence[int] = 0,
         progress: bool = False,
         callback: Callable[[int, dict[str, np.ndarray]], None] | None = None,
+        checkpoint: str | os.PathLike | None = None,
+        checkpoint_every: int = 25,
     ) -> Explanation:
         """Optimise importance for a batch of equal-length inputs.
 
@@ -215,6 +232,12 @@ class PerExampleScrambler:
         callback
             Called after every update with the step index and per-example
             ``loss``/``divergence``/``bits``.
+        checkpoint
+            File to save the optimisation state to every ``checkpoint_every``
+            updates (atomically). When it holds the state of the same run (same
+            settings, seeds, inputs, background, mask, reference and start), the
+            run continues from it and gives bit-for-bit the result of an
+            uninterrupted run; a checkpoint of another run is ignored and replaced.
         """
         st = self.settings
         if inputs.dim() != 3:
@@ -257,11 +280,37 @@ class PerExampleScrambler:
         params = ScoreParameterisation(logits0, mask, published_logit_scale(length)).to(device)
         opt = torch.optim.Adam(params.parameters(), lr=st.learning_rate, betas=st.betas)
         gens = [torch.Generator(device=device).manual_seed(s) for s in seeds]
+        trace = {k: np.zeros((st.steps, b), dtype=np.float32) for k in ("loss", "divergence", "bits")}
+        if checkpoint_every < 1:
+            raise InvalidParameterError(f"checkpoint interval must be at least 1, got {checkpoint_every}")
+        run_id = _fingerprint(
+            x, bg, mask, init_scores, *(reference[k] for k in sorted(reference)),
+            extra=(asdict(st), seeds, sorted(reference)),
+        )  # fmt: skip
+        first, seconds_before = 0, 0.0
+        if checkpoint is not None and os.path.exists(checkpoint):
+            state = load_checkpoint(checkpoint)
+            if state.get("format") == CHECKPOINT_FORMAT and state.get("run") == run_id:
+                params.load_state_dict(state["params"])  # type: ignore[arg-type]
+                opt.load_state_dict(state["optimizer"])  # type: ignore[arg-type]
+                for g, g_state in zip(gens, state["generators"], strict=True):  # type: ignore[arg-type]
+                    g.set_state(g_state)
+                for k in trace:
+                    trace[k][:] = state["trace"][k].numpy()  # type: ignore[index]
+                first, seconds_before = int(state["step"]), float(state["seconds"])  # type: ignore[arg-type]
+
+        def save(step: int) -> None:
+            save_checkpoint(checkpoint, {
+                "format": CHECKPOINT_FORMAT, "run": run_id, "step": step,
+                "seconds": seconds_before + time.perf_counter() - t0,
+                "params": params.state_dict(), "optimizer": opt.state_dict(),
+                "generators": [g.get_state() for g in gens],
+                "trace": {k: torch.from_numpy(v) for k, v in trace.items()},
+            })  # fmt: skip
 
         chunk = st.samples if st.max_batch is None else max(1, st.max_batch // b)
         sign = 1.0 if st.mode == "inclusion" else -1.0
-        trace = {k: np.zeros((st.steps, b), dtype=np.float32) for k in ("loss", "divergence", "bits")}
-        bar = tqdm(range(st.steps), desc=f"scrambling ({st.mode})", disable=not progress, leave=False)
+        bar = tqdm(range(first, st.steps), desc=f"scrambling ({st.mode})", disable=not progress, leave=False)
         with arithmetic(self.predictor):  # TF32 etc. must hold during backward too
             for step in bar:
                 opt.zero_grad(set_to_none=True)
@@ -292,6 +341,8 @@ class PerExampleScrambler:
                 trace["loss"][step] = sign * div_mean + penalty.detach().cpu().numpy()
                 if progress:
                     bar.set_postfix(kl=f"{div_mean.mean():.3f}", bits=f"{trace['bits'][step].mean():.2f}")
+                if checkpoint is not None and ((step + 1) % checkpoint_every == 0 or step + 1 == st.steps):
+                    save(step + 1)
                 if callback is not None:
                     callback(step, {k: v[step] for k, v in trace.items()})
 
@@ -302,8 +353,10 @@ class PerExampleScrambler:
         settings = asdict(st) | {
             "seed": seed,
             "method": "scrambler",
-            "optimisation_seconds": time.perf_counter() - t0,
+            "optimisation_seconds": seconds_before + time.perf_counter() - t0,
         }
+        if first:  # continued from a checkpoint
+            settings |= {"resumed_at_step": first, "seconds_before_resume": seconds_before}
         return Explanation(
             importance=scores.cpu().numpy(),
             method=f"scrambler_{st.mode}",

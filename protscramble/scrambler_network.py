@@ -22,7 +22,6 @@ Everything here is predictor-agnostic: the trainer talks to a
 
 from __future__ import annotations
 
-import io
 import math
 import os
 import time
@@ -35,7 +34,7 @@ import torch
 from tqdm.auto import tqdm
 
 from .errors import InputFileError, InvalidParameterError
-from .io import atomic_write_bytes
+from .io import load_checkpoint, save_checkpoint
 from .masking import MODES, conservation_bits, conservation_penalty, scramble_pssm
 from .objectives import prediction_kl
 from .predictors.base import Predictor, scrambled_forward
@@ -602,28 +601,3 @@ class ScramblerTrainer:
 def _network_config(network: torch.nn.Module) -> dict[str, object]:
     config = getattr(network, "config", None)
     return config() if callable(config) else {"class": type(network).__name__}
-
-
-def save_checkpoint(path: str | os.PathLike, state: Mapping[str, object]) -> None:
-    """``torch.save`` to a temporary file and rename (tensors and plain Python values only)."""
-    buf = io.BytesIO()
-    torch.save(dict(state), buf)
-    atomic_write_bytes(path, buf.getvalue())
-
-
-def load_checkpoint(path: str | os.PathLike) -> dict[str, object]:
-    """Load a checkpoint with ``weights_only=True``."""
-    source = Path(path)
-    if not source.is_file():
-        raise InputFileError(f"checkpoint not found: {source}")
-    try:
-        state = torch.load(source, map_location="cpu", weights_only=True)
-    except Exception as err:  # corrupt or foreign files raise many types
-        raise InputFileError(
-            f"{source} is not a readable protscramble checkpoint ({type(err).__name__}: {err})".splitlines()[
-                0
-            ]
-        ) from None
-    if not isinstance(state, dict):
-        raise InputFileError(f"{source} is not a protscramble checkpoint")
-    return state

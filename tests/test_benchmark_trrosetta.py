@@ -387,3 +387,32 @@ def test_results_name_the_cpu_model(tmp_path):
     assert device_name("cpu").startswith(models[0])
     out = run_benchmark(PROTEINS[:1], ["random"], TINY, tmp_path / "b", predictor=ToyPairPredictor())
     assert models[0] in json.loads((out / "proteins" / "toy_a" / "done.json").read_text())["device"]
+
+
+def test_an_interrupted_scrambler_resumes_from_its_checkpoint(tmp_path):
+    proto = TINY.with_overrides(steps=60)
+
+    def crash_at_50(msg: str) -> None:
+        if "update 50/60" in msg:
+            raise KeyboardInterrupt
+
+    out = tmp_path / "b"
+    with pytest.raises(KeyboardInterrupt):
+        run_benchmark(
+            PROTEINS[:1], ["scrambler_inclusion"], proto, out, predictor=ToyPairPredictor(), log=crash_at_50
+        )
+    ckpt = out / "method_cache" / "toy_a" / "scrambler_inclusion.ckpt"
+    assert ckpt.is_file() and not (out / "proteins" / "toy_a").exists()
+    logs: list[str] = []
+    run_benchmark(
+        PROTEINS[:1], ["scrambler_inclusion"], proto, out, predictor=ToyPairPredictor(), log=logs.append
+    )
+    assert "toy_a: scrambler_inclusion: resumed at update 51/60" in logs
+    assert not ckpt.exists()  # superseded by the cached result
+    fresh = run_benchmark(
+        PROTEINS[:1], ["scrambler_inclusion"], proto, tmp_path / "f", predictor=ToyPairPredictor()
+    )
+    for name in ("importance.tsv", "eval_kl.tsv", "faithfulness.tsv"):
+        assert read_tsv(out / "proteins" / "toy_a" / name) == read_tsv(fresh / "proteins" / "toy_a" / name), (
+            name
+        )

@@ -14,6 +14,7 @@ import pytest
 import torch
 
 from protscramble.errors import InvalidParameterError
+from protscramble.io import load_checkpoint
 from protscramble.pairs import (
     JointPairScrambler,
     PairScrambler,
@@ -40,7 +41,6 @@ from protscramble.scrambler_network import (
     SequenceScrambler,
     TrainingData,
     TrainingSettings,
-    load_checkpoint,
     multi_scale_mask_dropout,
 )
 

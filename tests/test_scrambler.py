@@ -188,3 +188,54 @@ def test_every_backward_runs_inside_the_predictors_arithmetic_context():
     )
     assert len(pred.seen) == 10 and all(pred.seen)  # 5 steps x 2 sample chunks
     assert not pred.active
+
+
+class _Stop(Exception):
+    pass
+
+
+def test_interrupted_run_resumes_from_its_checkpoint_bit_for_bit(tmp_path):
+    x = _inputs()
+    bg = torch.full((12, 4), 0.25)
+    pred = PositionReader([2, 7])
+    scr = PerExampleScrambler(
+        pred, mode="inclusion", target_bits=0.5, steps=12, samples=3, learning_rate=0.05
+    )
+    full = scr.attribute(x, bg, seed=4)
+
+    ckpt = tmp_path / "run.ckpt"
+
+    def crash_at_7(step, _):
+        if step == 7:
+            raise _Stop
+
+    with pytest.raises(_Stop):
+        scr.attribute(x, bg, seed=4, checkpoint=ckpt, checkpoint_every=3, callback=crash_at_7)
+    assert ckpt.is_file()  # saved after updates 3 and 6; update 7 was lost with the crash
+    seen = []
+    resumed = scr.attribute(
+        x, bg, seed=4, checkpoint=ckpt, checkpoint_every=3, callback=lambda s, _: seen.append(s)
+    )
+    assert seen[0] == 6 and resumed.settings["resumed_at_step"] == 6
+    np.testing.assert_array_equal(resumed.importance, full.importance)
+    for k in full.trace:
+        np.testing.assert_array_equal(resumed.trace[k], full.trace[k])
+    assert "resumed_at_step" not in full.settings
+
+    # a finished run is not redone: the predictor is never called again
+    class Refuses(PositionReader):
+        def __call__(self, x):
+            raise AssertionError("the finished run was recomputed")
+
+    ref = {k: v.detach() for k, v in pred(x).items()}
+    again = PerExampleScrambler(
+        Refuses([2, 7]), mode="inclusion", target_bits=0.5, steps=12, samples=3, learning_rate=0.05
+    ).attribute(x, bg, seed=4, checkpoint=ckpt, reference=ref)
+    np.testing.assert_array_equal(again.importance, full.importance)
+
+    # another run (seed) ignores the checkpoint and replaces it
+    other = scr.attribute(x, bg, seed=5, checkpoint=ckpt)
+    np.testing.assert_array_equal(other.importance, scr.attribute(x, bg, seed=5).importance)
+    assert "resumed_at_step" not in other.settings
+    with pytest.raises(InvalidParameterError, match="checkpoint interval"):
+        scr.attribute(x, bg, checkpoint=ckpt, checkpoint_every=0)

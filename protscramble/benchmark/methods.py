@@ -24,6 +24,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -59,6 +60,7 @@ class MethodInput:
     clip_value: float | None = None  # the protein's published gradient clipping (T1001: 0.5)
     extras: dict[str, Any] = field(default_factory=dict)
     log: Callable[[str], None] = lambda _: None  # progress of long methods
+    checkpoint: Path | None = None  # where a scrambler saves its state, to resume an interrupted run
 
 
 #: A scrambler reports its progress every this many updates (a published run is 250-500 updates).
@@ -103,14 +105,20 @@ def _scrambler(mode: str) -> Callable[[MethodInput], Explanation]:
             clip_value=m.clip_value,
         )
 
+        started: list[int] = []
+
         def progress(step: int, trace: dict[str, np.ndarray]) -> None:
+            if not started and step > 0:
+                m.log(f"scrambler_{mode}: resumed at update {step + 1}/{m.steps}")
+            started.append(step)
             if (step + 1) % PROGRESS_EVERY == 0 or step + 1 == m.steps:
                 kl, bits = float(trace["divergence"].mean()), float(trace["bits"].mean())
                 m.log(f"scrambler_{mode}: update {step + 1}/{m.steps}, KL {kl:.3f}, {bits:.2f} bits")
 
         return scr.attribute(
-            m.x, m.background, reference=m.reference, seed=m.protocol.seed, callback=progress
-        )
+            m.x, m.background, reference=m.reference, seed=m.protocol.seed, callback=progress,
+            checkpoint=m.checkpoint,
+        )  # fmt: skip
 
     return run
 

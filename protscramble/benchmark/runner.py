@@ -151,7 +151,7 @@ def _run_protein(
             exp = METHODS[m](
                 MethodInput(
                     pred, x, bg, reference, protocol, p.target_bits, steps, p.clip_value,
-                    log=lambda msg: log(f"{p.name}: {msg}"),
+                    log=lambda msg: log(f"{p.name}: {msg}"), checkpoint=cache / f"{m}.ckpt",
                 )
             )  # fmt: skip
             entry = {"settings": settings, "importance": importance_of(exp).tolist(), "eval": None}
@@ -167,8 +167,10 @@ def _run_protein(
                     "bits": float(exp.bits[0]),
                     "eval_kl_mean": float(np.mean(kl)), "eval_kl_median": float(np.median(kl)),
                 }  # fmt: skip
-            entry["seconds"] = time.perf_counter() - t0
+            # a scrambler resumed from its checkpoint also spent the interrupted run's time
+            entry["seconds"] = time.perf_counter() - t0 + exp.settings.get("seconds_before_resume", 0.0)
             atomic_write_json(cache / f"{m}.json", entry)
+            (cache / f"{m}.ckpt").unlink(missing_ok=True)  # the cached result supersedes it
             log(f"{p.name}: {m} done in {entry['seconds']:.0f} s")
         entries[m] = entry
         importances[m] = np.asarray(entry["importance"], dtype=np.float64)
