@@ -7,13 +7,14 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import platform
 import re
 import time
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -182,6 +183,8 @@ def explain_trrosetta(
     eval_samples: int = 128,
     predictor: TrRosetta | None = None,
     progress: bool = False,
+    checkpoint_dir: str | os.PathLike | None = None,
+    on_result: Callable[[ProteinExplanation], None] | None = None,
     **scrambler_settings: Any,
 ) -> list[ProteinExplanation]:
     """Per-example scrambling of trRosetta for one or more proteins.
@@ -218,6 +221,14 @@ def explain_trrosetta(
         Optimisation settings (see :class:`~protscramble.scrambler.ScramblerSettings`).
     eval_samples
         Sequences drawn from the final PSSM to report the evaluation KL.
+    checkpoint_dir
+        Folder for the optimisation checkpoints of each batch (every 25
+        updates): a rerun with the same proteins and settings continues an
+        interrupted batch where it stopped, with the same result. A batch's
+        checkpoint is deleted once the batch is done (after ``on_result``).
+    on_result
+        Called with each protein's result as soon as its batch is done (e.g.
+        to write it), so finished batches survive an interruption of later ones.
     """
     items = _as_proteins(proteins)
     if scramble_msa and not use_msa_features:
@@ -258,7 +269,11 @@ def explain_trrosetta(
         )
         with torch.no_grad():
             reference = {k: v.float() for k, v in pred(x).items()}
-        exp = scrambler.attribute(x, bg, reference=reference, seed=seed, progress=progress)
+        ckpt = None
+        if checkpoint_dir is not None:
+            ident = "\n".join(f"{p.name}\t{p.sequence}" for p in group).encode()
+            ckpt = Path(checkpoint_dir) / f"{hashlib.sha1(ident).hexdigest()[:16]}.ckpt"
+        exp = scrambler.attribute(x, bg, reference=reference, seed=seed, progress=progress, checkpoint=ckpt)
         kl = sampled_divergence(
             pred,
             reference,
@@ -295,6 +310,10 @@ def explain_trrosetta(
                     "versions": versions(),
                 },
             )
+            if on_result is not None:
+                on_result(results[id(p)])
+        if ckpt is not None:
+            ckpt.unlink(missing_ok=True)
     return [results[id(p)] for p in items]
 
 

@@ -188,3 +188,37 @@ def test_demo_runs_on_the_bundled_example(tmp_path, capsys):
     summary = json.loads((out / "summary.json").read_text())
     assert summary["name"] == "FSD-1" and summary["length"] == 28
     assert (out / "logo.png").is_file() and (out / "importance.tsv").is_file()
+
+
+def test_interrupted_explain_keeps_finished_batches_and_resumes_the_rest(
+    tmp_path, trrosetta_xaa, monkeypatch
+):
+    import protscramble.scrambler as scrambler
+    from protscramble.explain import Protein, explain_trrosetta
+
+    proteins = [Protein("a", SEQ), Protein("b", SEQ[:14])]  # two lengths: two batches
+    kwargs = {"steps": 30, "samples": 1, "eval_samples": 2, "predictor": trrosetta_xaa}
+    ckpts = tmp_path / "ckpt"
+    real_sample, calls = scrambler.sample_pssm, []
+
+    def crash_in_b(*args, **kw):  # batch a takes 30 draws; b dies at its 28th update
+        calls.append(1)
+        if len(calls) == 58:
+            raise RuntimeError("power cut")
+        return real_sample(*args, **kw)
+
+    monkeypatch.setattr(scrambler, "sample_pssm", crash_in_b)
+    written = []
+    with pytest.raises(RuntimeError, match="power cut"):
+        explain_trrosetta(
+            proteins, checkpoint_dir=ckpts, on_result=lambda r: written.append(r.name), **kwargs
+        )
+    assert written == ["a"]  # the finished batch was handed over before the crash
+    assert len(list(ckpts.glob("*.ckpt"))) == 1  # b's state after 25 updates; a's was removed
+    monkeypatch.setattr(scrambler, "sample_pssm", real_sample)
+
+    _, b = explain_trrosetta(proteins, checkpoint_dir=ckpts, **kwargs)
+    assert b.settings["resumed_at_step"] == 25 and not list(ckpts.glob("*.ckpt"))
+    (fresh,) = explain_trrosetta([proteins[1]], **kwargs)
+    np.testing.assert_array_equal(b.importance, fresh.importance)
+    np.testing.assert_array_equal(b.eval_kl, fresh.eval_kl)

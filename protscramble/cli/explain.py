@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import sys
 from pathlib import Path
 
@@ -10,7 +11,7 @@ import numpy as np
 
 from ..backgrounds import BACKGROUND_KINDS
 from ..errors import InvalidParameterError
-from ..explain import explain_trrosetta, safe_name, settings_match
+from ..explain import ProteinExplanation, explain_trrosetta, safe_name, settings_match
 from ..io import read_a3m
 from ..masking import MODES
 from ..objectives import KL_DIRECTIONS
@@ -153,7 +154,21 @@ def run_explain(args: argparse.Namespace, proteins: list) -> int:
         precision=args.precision,
         compile=args.compile,
     )
-    results = explain_trrosetta(
+
+    def write(res: ProteinExplanation) -> None:
+        target = out / safe_name(res.name) if multi else out
+        res.write(target)
+        if not args.quiet:
+            s = res.summary()
+            print(
+                f"{res.name}: eval KL {s['eval_kl_mean']:.3f} (median {s['eval_kl_median']:.3f}) at "
+                f"{s['conservation_bits']:.2f} bits -> {target}",
+                file=sys.stderr,
+            )
+
+    # Beside the output, so the atomic replacement of a single protein's folder never touches it.
+    checkpoints = out.parent / f".{out.name}.checkpoints"
+    explain_trrosetta(
         todo,
         mode=args.mode,
         target_bits=args.target_bits,
@@ -176,17 +191,11 @@ def run_explain(args: argparse.Namespace, proteins: list) -> int:
         max_batch=args.max_batch,
         scramble_msa=args.scramble_msa,
         clip_value=args.clip_value,
+        checkpoint_dir=checkpoints,
+        on_result=write,
     )
-    for res in results:
-        target = out / safe_name(res.name) if multi else out
-        res.write(target)
-        if not args.quiet:
-            s = res.summary()
-            print(
-                f"{res.name}: eval KL {s['eval_kl_mean']:.3f} (median {s['eval_kl_median']:.3f}) at "
-                f"{s['conservation_bits']:.2f} bits -> {target}",
-                file=sys.stderr,
-            )
+    with contextlib.suppress(OSError):  # only when empty: another run may be using it
+        checkpoints.rmdir()
     return 0
 
 
