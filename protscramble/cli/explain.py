@@ -26,7 +26,12 @@ def add_scrambler_arguments(p: argparse.ArgumentParser, steps: int = 500, sample
         "--mode", choices=MODES, default="inclusion", help="keep (inclusion) or destroy (occlusion)"
     )
     p.add_argument(
-        "--target-bits", type=float, default=1.0, help="conservation budget per position (default 1.0)"
+        "--target-bits",
+        type=float,
+        default=1.0,
+        help="bits per position the scrambled PSSM keeps (default 1.0). For occlusion, the sequence's own "
+        "bits (about 4.2 against the native background) minus what to destroy, e.g. 3.2, ranks the most "
+        "important residues best (docs/benchmarks.md)",
     )
     p.add_argument("--steps", type=positive_int, default=steps, help=f"optimiser updates (default {steps})")
     p.add_argument(
