@@ -214,19 +214,27 @@ def save_checkpoint(path: str | os.PathLike, state: Mapping[str, object]) -> Non
     atomic_write_bytes(path, buf.getvalue())
 
 
-def load_checkpoint(path: str | os.PathLike) -> dict[str, object]:
-    """Load a checkpoint with ``weights_only=True``."""
+def load_checkpoint(
+    path: str | os.PathLike,
+    *,
+    what: str = "protscramble checkpoint",
+    missing_error: type[Exception] = InputFileError,
+) -> dict[str, object]:
+    """Load a dict saved by ``torch.save`` with ``weights_only=True``.
+
+    ``what`` names the file in error messages; ``missing_error`` is raised when the file is absent
+    (weights files raise :class:`~protscramble.errors.WeightsNotFoundError`).
+    """
     source = Path(path)
     if not source.is_file():
-        raise InputFileError(f"checkpoint not found: {source}")
+        raise missing_error(f"{what} not found: {source}")
     try:
         state = torch.load(source, map_location="cpu", weights_only=True)
     except Exception as err:  # corrupt or foreign files raise many types
+        first_line = f"{err}".splitlines()[0] if str(err) else ""
         raise InputFileError(
-            f"{source} is not a readable protscramble checkpoint ({type(err).__name__}: {err})".splitlines()[
-                0
-            ]
+            f"{source} is not a readable {what} ({type(err).__name__}: {first_line})"
         ) from None
     if not isinstance(state, dict):
-        raise InputFileError(f"{source} is not a protscramble checkpoint")
+        raise InputFileError(f"{source} does not hold a {what}")
     return state

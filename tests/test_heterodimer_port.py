@@ -131,6 +131,13 @@ def test_weight_loading_errors(tmp_path: Path) -> None:
     torch.save({"gru.weight_ih_l0": torch.zeros(3)}, tmp_path / "partial.pt")
     with pytest.raises(InputFileError):
         load_state_dict(tmp_path / "partial.pt")
+    with pytest.raises(WeightsNotFoundError, match="weights file not found"):
+        load_state_dict(tmp_path / "absent.pt")
+    with pytest.raises(InputFileError, match="not a readable weights file"):
+        load_state_dict(junk)
+    torch.save([torch.zeros(3)], tmp_path / "list.pt")
+    with pytest.raises(InputFileError, match="does not hold a weights file"):
+        load_state_dict(tmp_path / "list.pt")
 
 
 # ----------------------------------------------------------------------------- encoding and the adapter

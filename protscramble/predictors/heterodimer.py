@@ -30,7 +30,7 @@ import numpy as np
 import torch
 
 from ..errors import InputFileError, InvalidParameterError, InvalidSequenceError, WeightsNotFoundError
-from ..io import atomic_write_bytes, atomic_write_text
+from ..io import atomic_write_text, load_checkpoint, save_checkpoint
 
 #: The 19 amino acids of the published predictor, in its channel order (no Cys).
 ALPHABET = "DEVKRLSTNHAIGPQYWMF"
@@ -171,23 +171,13 @@ def _model_from_state_dict(sd: dict[str, torch.Tensor], source: Path) -> Heterod
 
 def save_state_dict(model: HeterodimerRNN, path: str | os.PathLike) -> None:
     """Save the ported weights as a plain torch state dict (atomically)."""
-    buf = io.BytesIO()
-    torch.save({k: v.detach().cpu().clone() for k, v in model.state_dict().items()}, buf)
-    atomic_write_bytes(path, buf.getvalue())
+    save_checkpoint(path, {k: v.detach().cpu().clone() for k, v in model.state_dict().items()})
 
 
 def load_state_dict(path: str | os.PathLike) -> HeterodimerRNN:
     """Load weights written by :func:`save_state_dict` (``weights_only=True``)."""
-    source = Path(path)
-    if not source.is_file():
-        raise WeightsNotFoundError(f"weights file not found: {source}")
-    try:
-        sd = torch.load(source, map_location="cpu", weights_only=True)
-    except Exception as err:  # torch raises many types for corrupt files
-        raise InputFileError(f"{source} is not a torch state dict ({type(err).__name__})") from None
-    if not isinstance(sd, dict):
-        raise InputFileError(f"{source} does not hold a state dict")
-    return _model_from_state_dict(sd, source)
+    sd = load_checkpoint(path, what="weights file", missing_error=WeightsNotFoundError)
+    return _model_from_state_dict(sd, Path(path))
 
 
 def load_model(path: str | os.PathLike) -> HeterodimerRNN:
