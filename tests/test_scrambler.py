@@ -233,9 +233,38 @@ def test_interrupted_run_resumes_from_its_checkpoint_bit_for_bit(tmp_path):
     ).attribute(x, bg, seed=4, checkpoint=ckpt, reference=ref)
     np.testing.assert_array_equal(again.importance, full.importance)
 
-    # another run (seed) ignores the checkpoint and replaces it
-    other = scr.attribute(x, bg, seed=5, checkpoint=ckpt)
+    # another run (seed) ignores the checkpoint, says so, and replaces it
+    with pytest.warns(UserWarning, match="holds another run"):
+        other = scr.attribute(x, bg, seed=5, checkpoint=ckpt)
     np.testing.assert_array_equal(other.importance, scr.attribute(x, bg, seed=5).importance)
     assert "resumed_at_step" not in other.settings
     with pytest.raises(InvalidParameterError, match="checkpoint interval"):
         scr.attribute(x, bg, checkpoint=ckpt, checkpoint_every=0)
+
+
+def test_checkpoint_tolerates_summation_order_not_another_reference(tmp_path):
+    """A reference that differs in the last bits (another thread count) resumes; another does not."""
+    x = _inputs()
+    bg = torch.full((12, 4), 0.25)
+    pred = PositionReader([2, 7])
+    scr = PerExampleScrambler(pred, mode="inclusion", target_bits=0.5, steps=8, samples=2, learning_rate=0.05)
+    ref = {k: v.detach() for k, v in pred(x).items()}
+    ckpt = tmp_path / "run.ckpt"
+
+    def crash_at_5(step, _):
+        if step == 5:
+            raise _Stop
+
+    with pytest.raises(_Stop):
+        scr.attribute(x, bg, seed=1, reference=ref, checkpoint=ckpt, checkpoint_every=2, callback=crash_at_5)
+    g = torch.Generator().manual_seed(3)
+    last_bits = {k: v * (1 + 1e-6 * torch.randn(v.shape, generator=g)) for k, v in ref.items()}
+    assert any(not torch.equal(last_bits[k], ref[k]) for k in ref)
+    resumed = scr.attribute(x, bg, seed=1, reference=last_bits, checkpoint=ckpt, checkpoint_every=2)
+    assert resumed.settings["resumed_at_step"] == 6  # saved after updates 2, 4 and 6
+
+    # the checkpoint now holds the finished run; another input's prediction must not reuse it
+    other_ref = {k: v.flip(-1) for k, v in ref.items()}  # another input's prediction
+    with pytest.warns(UserWarning, match="holds another run"):
+        fresh = scr.attribute(x, bg, seed=1, reference=other_ref, checkpoint=ckpt, checkpoint_every=2)
+    assert "resumed_at_step" not in fresh.settings
