@@ -345,7 +345,7 @@ def test_cli_passes_seed_and_occlusion_budget(tmp_path, monkeypatch, capsys):
     seen = {}
 
     def fake_run(proteins, methods, protocol, out, **kwargs):
-        seen["protocol"] = protocol
+        seen["protocol"], seen["methods"] = protocol, methods
         return tmp_path
 
     monkeypatch.setattr(cli_benchmark, "run_benchmark", fake_run)
@@ -368,6 +368,13 @@ def test_cli_passes_seed_and_occlusion_budget(tmp_path, monkeypatch, capsys):
     assert main([*args, "--occlusion-budget", "half"]) == 2
     err = capsys.readouterr().err
     assert "occlusion-budget" in err and len(err.strip().splitlines()) == 1
+    # methods space- or comma-separated (as the heterodimer benchmark takes them), repeats dropped
+    assert main([*args, "--methods", "ism,random", "scrambler_inclusion", "random"]) == 0
+    assert seen["methods"] == ["ism", "random", "scrambler_inclusion"]
+    capsys.readouterr()
+    assert main([*args, "--methods", "ism,shap"]) == 2
+    err = capsys.readouterr().err
+    assert "unknown method(s) shap" in err and len(err.strip().splitlines()) == 1
 
 
 def test_results_name_the_cpu_model(tmp_path):

@@ -18,7 +18,7 @@ from ..benchmark.proteins import data_dir
 from ..benchmark.protocols import OCCLUSION_BUDGETS
 from ..errors import InvalidParameterError
 from ..objectives import KL_DIRECTIONS
-from .common import add_device_argument, positive_int, resolve_device
+from .common import add_device_argument, parse_methods, positive_int, resolve_device
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -34,7 +34,11 @@ def register(sub: argparse._SubParsersAction) -> None:
         help=f"comma-separated sets ({', '.join(PROTEIN_SETS)}) or protein names (default quick)",
     )
     t.add_argument(
-        "--methods", nargs="+", default=list(METHODS), metavar="METHOD", help=f"of {', '.join(METHODS)}"
+        "--methods",
+        nargs="+",
+        default=list(METHODS),
+        metavar="METHOD",
+        help=f"space- or comma-separated, of {', '.join(METHODS)} (default all)",
     )
     t.add_argument("--protocol", choices=sorted(PROTOCOLS), default="quick", help="settings (default quick)")
     t.add_argument("--out", required=True, help="output folder (resumable)")
@@ -75,11 +79,9 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def _run_trrosetta(args: argparse.Namespace) -> int:
-    unknown = [m for m in args.methods if m not in METHODS]
-    if unknown:
-        raise InvalidParameterError(
-            f"unknown method(s) {', '.join(unknown)}; choose from {', '.join(METHODS)}"
-        )
+    methods = parse_methods(args.methods, METHODS)
+    if not methods:
+        raise InvalidParameterError("--methods none leaves nothing to benchmark")
     protocol = PROTOCOLS[args.protocol].with_overrides(
         steps=args.steps,
         samples=args.samples,
@@ -100,7 +102,7 @@ def _run_trrosetta(args: argparse.Namespace) -> int:
 
     out = run_benchmark(
         proteins,
-        args.methods,
+        methods,
         protocol,
         args.out,
         models=args.models,

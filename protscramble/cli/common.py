@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from collections.abc import Iterable, Sequence
 
 import torch
 
@@ -25,6 +26,23 @@ def resolve_device(name: str) -> torch.device:
     if dev.type == "cuda" and not torch.cuda.is_available():
         raise InvalidParameterError("--device cuda was asked for but no CUDA GPU is available")
     return dev
+
+
+def parse_methods(values: str | Iterable[str], choices: Sequence[str]) -> list[str]:
+    """Method names given comma-separated, space-separated (``nargs="+"``) or both, checked.
+
+    Repeats are dropped, the order given is kept; ``none`` alone means no method.
+    """
+    items = [values] if isinstance(values, str) else list(values)
+    names = [m.strip() for item in items for m in item.split(",") if m.strip()]
+    if names == ["none"]:
+        return []
+    unknown = [m for m in names if m not in choices]
+    if unknown:
+        raise InvalidParameterError(
+            f"unknown method(s) {', '.join(unknown)}; choose from {', '.join(choices)}"
+        )
+    return list(dict.fromkeys(names))
 
 
 def positive_int(text: str) -> int:

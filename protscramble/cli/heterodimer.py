@@ -52,7 +52,14 @@ from ..predictors.heterodimer import (
     write_pairs_tsv,
 )
 from ..scrambler_network import TrainingSettings
-from .common import add_device_argument, non_negative_float, positive_int, progress_enabled, resolve_device
+from .common import (
+    add_device_argument,
+    non_negative_float,
+    parse_methods,
+    positive_int,
+    progress_enabled,
+    resolve_device,
+)
 
 BASELINE_METHODS = ("random", "saliency", "gradient_x_input", "integrated_gradients", "in_silico_mutagenesis")
 
@@ -482,18 +489,6 @@ def _parse_fractions(text: str) -> list[float]:
     return values
 
 
-def _parse_methods(text: str) -> list[str]:
-    if text.strip() == "none":
-        return []
-    methods = [m.strip() for m in text.split(",") if m.strip()]
-    unknown = [m for m in methods if m not in BASELINE_METHODS]
-    if unknown:
-        raise InvalidParameterError(
-            f"unknown method(s) {', '.join(unknown)}; choose from {', '.join(BASELINE_METHODS)}"
-        )
-    return methods
-
-
 def _select_pairs(
     args: argparse.Namespace,
     table: PairTable,
@@ -526,7 +521,7 @@ def run_benchmark(args: argparse.Namespace) -> int:
     )
 
     fractions = _parse_fractions(args.fractions)
-    methods = _parse_methods(args.methods)
+    methods = parse_methods(args.methods, BASELINE_METHODS)
     if args.fine_tune_steps < 0:
         raise InvalidParameterError(f"--fine-tune-steps must be >= 0, got {args.fine_tune_steps}")
     table = read_pairs_tsv(args.pairs)
