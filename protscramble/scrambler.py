@@ -325,7 +325,7 @@ class PerExampleScrambler:
             x, bg, mask, init_scores,
             extra=(asdict(st), seeds, {k: tuple(v.shape) for k, v in sorted(reference.items())}),
         )  # fmt: skip
-        ref_signature = _reference_signature(reference)
+        ref_signature = _reference_signature(reference) if checkpoint is not None else {}
         first, seconds_before = 0, 0.0
         if checkpoint is not None and os.path.exists(checkpoint):
             state = load_checkpoint(checkpoint)
