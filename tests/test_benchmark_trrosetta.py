@@ -102,6 +102,16 @@ def test_tiny_run_writes_tables_and_resumes(tmp_path):
     imp = read_tsv(out / "proteins" / "toy_a" / "importance.tsv")
     assert len(imp) == 20 and set(TINY_METHODS) <= set(imp[0])
     assert "aim" in (out / "summary.md").read_text()
+    # the across-protein ranks follow auc.tsv: inclusion ascending, occlusion descending
+    over = read_tsv(out / "auc_overview.tsv")
+    assert len(over) == 2 * len(TINY_METHODS) and "Across proteins" in (out / "summary.md").read_text()
+    for o in over:
+        ranks = []
+        for prot in ("toy_a", "toy_b"):
+            per = {a["method"]: a["auc"] for a in aucs if (a["protein"], a["mode"]) == (prot, o["mode"])}
+            better = [v for v in per.values() if (v < per[o["method"]]) == (o["mode"] == "inclusion")]
+            ranks.append(1 + len([v for v in better if v != per[o["method"]]]))
+        assert (o["n_proteins"], o["mean_rank"], o["n_best"]) == (2, np.mean(ranks), ranks.count(1))
 
     done = out / "proteins" / "toy_a" / "done.json"
     stamp = done.stat().st_mtime_ns
@@ -222,6 +232,44 @@ def test_published_comparison_matches_settings():
     assert all(
         r["our_eval_kl_mean"] is None for r in rows if r["protein"] == "T1001" and r["target_bits"] == 1.0
     )
+
+
+def test_structure_overview_summarises_per_protein_values():
+    from scipy.stats import wilcoxon
+
+    from protscramble.benchmark.summary import structure_overview
+
+    rho = [-0.3, -0.25, -0.1, -0.4, 0.05, -0.2]
+    rows = [
+        {
+            "protein": f"d{i}",
+            "method": "scr",
+            "metric": "spearman_total",
+            "value": v,
+            "p_value": 0.01 + 0.02 * i,
+        }
+        for i, v in enumerate(rho)
+    ]
+    rows += [
+        {"protein": f"d{i}", "method": "scr", "metric": "hbnet_average_precision", "value": 0.1 * (i + 1),
+         "p_value": 0.5}
+        for i in range(6)
+    ]  # fmt: skip
+    rows.append({"protein": "d0", "method": "scr", "metric": "spearman_fa_rep", "value": 0.2, "p_value": 0.1})
+    rows.append({"protein": "d0", "method": "rnd", "metric": "spearman_total", "value": 0.1, "p_value": 0.4})
+    over = {(r["method"], r["metric"]): r for r in structure_overview(rows)}
+    assert set(over) == {
+        ("scr", "spearman_total"),
+        ("scr", "hbnet_average_precision"),
+        ("rnd", "spearman_total"),
+    }
+    sp = over[("scr", "spearman_total")]
+    assert sp["n_proteins"] == 6 and sp["mean"] == pytest.approx(np.mean(rho))
+    assert (sp["median"], sp["min"], sp["max"]) == (pytest.approx(np.median(rho)), -0.4, 0.05)
+    assert sp["n_p_below_0.05"] == 2  # p = 0.01, 0.03
+    assert sp["wilcoxon_p"] == pytest.approx(wilcoxon(rho).pvalue)
+    assert over[("scr", "hbnet_average_precision")]["wilcoxon_p"] is None  # no zero null for AP
+    assert over[("rnd", "spearman_total")]["wilcoxon_p"] is None  # one protein
 
 
 def test_structure_agreement_on_a_design():

@@ -264,8 +264,9 @@ def run_benchmark(
     -------
     Path
         ``out_dir``, holding ``faithfulness.tsv``, ``auc.tsv``, ``eval_kl.tsv``,
-        ``published_comparison.tsv``, ``structure.tsv``, ``summary.md``, figures
-        and ``proteins/NAME/`` for each protein.
+        ``published_comparison.tsv``, ``structure.tsv``, the across-protein
+        ``auc_overview.tsv`` and ``structure_overview.tsv``, ``summary.md``,
+        figures and ``proteins/NAME/`` for each protein.
     """
     from .summary import write_summary
 

@@ -8,6 +8,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from ..io import atomic_write_text
 from .proteins import source_protein
 from .protocols import Protocol
@@ -102,6 +104,80 @@ def _auc_table(
     return rows, checks
 
 
+AUC_OVERVIEW_COLUMNS = ("method", "mode", "n_proteins", "mean_rank", "n_best", "mean_auc")
+STRUCTURE_OVERVIEW_COLUMNS = (
+    "method", "metric", "n_proteins", "mean", "median", "min", "max", "n_p_below_0.05", "wilcoxon_p",
+)  # fmt: skip
+#: Structure metrics summarised across proteins (the per-term Spearman rows stay in structure.tsv).
+OVERVIEW_METRICS = ("spearman_total", "spearman_abs_total", "hbnet_average_precision")
+
+
+def auc_overview(aucs: Sequence[dict[str, Any]], methods: Sequence[str]) -> list[dict[str, Any]]:
+    """Per method and mode: mean rank of its area among the methods run on each protein (1 = best).
+
+    Inclusion ranks ascending (lower KL when keeping the top positions is better), occlusion
+    descending. ``n_best`` counts the proteins where the method ranks first.
+
+    Examples
+    --------
+    >>> rows = auc_overview([
+    ...     {"protein": "a", "method": "m1", "mode": "inclusion", "auc": 1.0},
+    ...     {"protein": "a", "method": "m2", "mode": "inclusion", "auc": 2.0},
+    ... ], ["m1", "m2"])
+    >>> [(r["method"], r["mean_rank"], r["n_best"]) for r in rows]
+    [('m1', 1.0, 1), ('m2', 2.0, 0)]
+    """
+    ranks: dict[tuple[str, str], list[int]] = {}
+    values: dict[tuple[str, str], list[float]] = {}
+    for prot in dict.fromkeys(a["protein"] for a in aucs):
+        for mode in ("inclusion", "occlusion"):
+            per = {a["method"]: float(a["auc"]) for a in aucs if (a["protein"], a["mode"]) == (prot, mode)}
+            order = sorted(per, key=per.get, reverse=mode == "occlusion")
+            for rank, m in enumerate(order, 1):
+                ranks.setdefault((m, mode), []).append(rank)
+                values.setdefault((m, mode), []).append(per[m])
+    return [
+        {
+            "method": m,
+            "mode": mode,
+            "n_proteins": len(ranks[(m, mode)]),
+            "mean_rank": float(np.mean(ranks[(m, mode)])),
+            "n_best": sum(r == 1 for r in ranks[(m, mode)]),
+            "mean_auc": float(np.mean(values[(m, mode)])),
+        }  # fmt: skip
+        for mode in ("inclusion", "occlusion")
+        for m in methods
+        if (m, mode) in ranks
+    ]
+
+
+def structure_overview(structure: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Per method and metric, the spread of the per-protein values and how many reached p < 0.05.
+
+    ``wilcoxon_p`` tests the per-protein values against 0 (two-sided Wilcoxon signed-rank) for the
+    signed metrics (Spearman, top-k ddG difference), given five proteins or more; average precision
+    has no zero null (it sits at the protein's share of network residues) and gets none.
+    """
+    from scipy.stats import wilcoxon
+
+    groups: dict[tuple[str, str], list[dict[str, Any]]] = {}
+    for r in structure:
+        metric = str(r["metric"])
+        if r["value"] is not None and (metric in OVERVIEW_METRICS or metric.endswith("_ddg_difference")):
+            groups.setdefault((str(r["method"]), metric), []).append(r)
+    rows = []
+    for (method, metric), rs in groups.items():
+        v = np.array([float(r["value"]) for r in rs])
+        signed = metric != "hbnet_average_precision"
+        rows.append({
+            "method": method, "metric": metric, "n_proteins": len(v), "mean": float(v.mean()),
+            "median": float(np.median(v)), "min": float(v.min()), "max": float(v.max()),
+            "n_p_below_0.05": sum(r["p_value"] is not None and r["p_value"] < 0.05 for r in rs),
+            "wilcoxon_p": float(wilcoxon(v).pvalue) if signed and len(v) >= 5 and np.any(v != 0) else None,
+        })  # fmt: skip
+    return rows
+
+
 def _figures(out: Path, faith: Sequence[dict[str, Any]]) -> list[str]:
     import matplotlib
 
@@ -162,6 +238,10 @@ def write_summary(
     if comp:
         write_tsv(out / "published_comparison.tsv", comp, PUBLISHED_COLUMNS)
     auc_rows, checks = _auc_table(tables["auc"], methods)
+    auc_over = auc_overview(tables["auc"], methods)
+    struct_over = structure_overview(tables["structure"])
+    write_tsv(out / "auc_overview.tsv", auc_over, AUC_OVERVIEW_COLUMNS)
+    write_tsv(out / "structure_overview.tsv", struct_over, STRUCTURE_OVERVIEW_COLUMNS)
     md = [
         f"# trRosetta explanation benchmark — {protocol.name} protocol",
         "",
@@ -182,6 +262,16 @@ def write_summary(
         *[f"- {c}" for c in checks],
         "",
     ]
+    if len(auc_rows) > 1:
+        md += [
+            "## Across proteins",
+            "",
+            "Mean rank of each method's area among the methods run on a protein (1 = best), and the number "
+            "of proteins where it ranks first.",
+            "",
+            _markdown_table(auc_over, AUC_OVERVIEW_COLUMNS),
+            "",
+        ]
     if tables["eval_kl"]:
         md += ["## Scrambler evaluation KL", "", _markdown_table(tables["eval_kl"], EVAL_COLUMNS), ""]
     if comp:
@@ -204,6 +294,18 @@ def write_summary(
             _markdown_table(keep, STRUCTURE_COLUMNS),
             "",
         ]
+        if len({r["protein"] for r in tables["structure"]}) > 1:
+            from ..structures.compare import PUBLISHED_REFERENCE  # biotite: imported only when needed
+
+            md += [
+                "### Structure agreement across proteins",
+                "",
+                "Per-protein values summarised; `wilcoxon_p`: signed-rank test of the per-protein values "
+                f"against 0 (five proteins or more). For reference, {PUBLISHED_REFERENCE}.",
+                "",
+                _markdown_table(struct_over, STRUCTURE_OVERVIEW_COLUMNS),
+                "",
+            ]
     if figures and tables["faithfulness"]:
         md += ["## Figures", ""] + [f"![{n}]({n})" for n in _figures(out, tables["faithfulness"])] + [""]
     atomic_write_text(out / "summary.md", "\n".join(md))
