@@ -195,9 +195,11 @@ def evaluate_faithfulness(
     results: dict[tuple[str, float], np.ndarray] = {}
     for fi, fraction in enumerate(fractions):
         top = top_fraction_mask(importance, fraction, position_mask, groups, seed=seed)
-        for mi, mode in enumerate(modes):
+        for mode in modes:
             keep = top if mode == "inclusion" else ~top
             pssm = resampling_pssm(x, keep, background, position_mask)
+            # seeded by the mode itself, not its place in ``modes``: asking for one mode draws what both would
+            mi = FAITHFULNESS_MODES.index(mode)
             gen = torch.Generator(device=x.device).manual_seed(seed * 1000 + fi * 10 + mi)
             results[(mode, float(fraction))] = sampled_divergence(
                 predictor, x, pssm, reference, n_samples, position_mask, divergence, gen, batch_size, keep

@@ -144,6 +144,10 @@ def test_faithfulness_separates_good_and_bad_maps() -> None:
     assert np.median(g[("occlusion", 0.15)]) > np.median(b[("occlusion", 0.15)]) + 0.5
     again = evaluate_faithfulness(Toy(), x, good, bg, **kw)
     assert all(np.array_equal(g[k], again[k]) for k in g)  # seeded
+    # one mode alone draws the same samples as when both are asked for
+    alone = evaluate_faithfulness(Toy(), x, bad, bg, modes=("occlusion",), **kw)
+    assert set(alone) == {("occlusion", 0.15)}
+    assert np.array_equal(alone[("occlusion", 0.15)], b[("occlusion", 0.15)])
 
 
 def test_ranking_metrics() -> None:

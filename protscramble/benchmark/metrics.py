@@ -39,6 +39,7 @@ def faithfulness_rows(
     fractions: Sequence[float],
     n_samples: int,
     seed: int,
+    modes: Sequence[str] = ("inclusion", "occlusion"),
 ) -> list[dict[str, Any]]:
     """One row per (method, mode, fraction): mean forward KL of the four maps over the samples."""
     rows = []
@@ -49,6 +50,7 @@ def faithfulness_rows(
             torch.as_tensor(imp, dtype=torch.float32).unsqueeze(0),
             background,
             fractions=fractions,
+            modes=modes,
             n_samples=n_samples,
             reference=reference,
             seed=seed,

@@ -115,16 +115,11 @@ def _cached_method(path: Path, settings: Mapping[str, Any]) -> dict[str, Any] | 
     return entry if same and "importance" in entry and "seconds" in entry else None
 
 
-def _run_protein(
-    p: BenchmarkProtein,
-    predictor: Predictor,
-    methods: Sequence[str],
-    protocol: Protocol,
-    settings: Mapping[str, Any],
-    pdir: Path,
-    log: Callable[[str], None],
-) -> None:
-    t_start = time.perf_counter()
+def protein_inputs(
+    p: BenchmarkProtein, predictor: Predictor
+) -> tuple[Predictor, torch.Tensor, torch.Tensor, dict[str, torch.Tensor]]:
+    """What every method on ``p`` is given: the predictor conditioned on the protein's alignment
+    settings, the (1, L, 20) one-hot sequence, the (L, 20) background and the reference prediction."""
     dev = torch.device(getattr(predictor, "device", "cpu"))
     with_msa = getattr(predictor, "with_msa", None)
     pred = predictor
@@ -137,6 +132,21 @@ def _run_protein(
     )
     with torch.no_grad():
         reference = {k: v.detach().float() for k, v in pred(x).items()}
+    return pred, x, bg, reference
+
+
+def _run_protein(
+    p: BenchmarkProtein,
+    predictor: Predictor,
+    methods: Sequence[str],
+    protocol: Protocol,
+    settings: Mapping[str, Any],
+    pdir: Path,
+    log: Callable[[str], None],
+) -> None:
+    t_start = time.perf_counter()
+    pred, x, bg, reference = protein_inputs(p, predictor)
+    dev = x.device
     steps = protocol.steps_for(p.published_steps)
     cache = pdir.parent.parent / CACHE / pdir.name
     importances: dict[str, np.ndarray] = {}
