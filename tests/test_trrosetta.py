@@ -162,6 +162,34 @@ def test_weights_come_from_cache_and_env(tmp_path, monkeypatch):
         TrRosetta("xaa")
 
 
+def test_concurrent_extraction_keeps_the_published_weights(tmp_path, monkeypatch):
+    """A second process finishing its extraction after the first published must not delete the files
+    the first (or its readers) use; a partial folder left by a crash is replaced."""
+    import protscramble.predictors.trrosetta.weights as weights
+
+    monkeypatch.setenv("PROTSCRAMBLE_CACHE", str(tmp_path / "cache"))
+    monkeypatch.delenv("PROTSCRAMBLE_TRROSETTA_WEIGHTS", raising=False)
+    folder = weights_folder()
+    inode = (folder / "model.xaa.pt").stat().st_ino
+    with open(folder / "model.xaa.pt", "rb") as held:  # a reader holding a file open
+        # this process checked before the other published, so it extracts as well
+        real, calls = weights._complete, []
+
+        def complete_after_first_check(d):
+            calls.append(d)
+            return len(calls) > 1 and real(d)
+
+        monkeypatch.setattr(weights, "_complete", complete_after_first_check)
+        assert weights_folder() == folder and calls  # told "not there yet", it extracted too
+        assert (folder / "model.xaa.pt").stat().st_ino == inode and held.read(2)
+    assert [p.name for p in folder.parent.iterdir()] == [folder.name]  # no temporary folder left
+    monkeypatch.undo()
+    monkeypatch.setenv("PROTSCRAMBLE_CACHE", str(tmp_path / "cache"))
+    (folder / "model.xab.pt").unlink()  # a partial folder
+    assert weights_folder() == folder and (folder / "model.xab.pt").is_file()
+    assert [p.name for p in folder.parent.iterdir()] == [folder.name]
+
+
 def test_too_long_for_memory_is_a_clear_error(trrosetta_xaa, monkeypatch):
     import protscramble.predictors.trrosetta.model as model
 

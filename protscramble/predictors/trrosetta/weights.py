@@ -14,6 +14,7 @@ user cache folder:
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import importlib.metadata
 import os
@@ -79,12 +80,16 @@ def packaged_archive() -> Path | None:
     return None
 
 
+def _complete(folder: Path) -> bool:
+    return all((folder / f"model.{n}.pt").is_file() for n in MODEL_NAMES)
+
+
 def _extract(archive: Path) -> Path:
     """Extract the model files of ``archive`` into the cache once; return the folder."""
     stat = archive.stat()
     key = hashlib.sha1(f"{archive.resolve()}:{stat.st_size}:{stat.st_mtime_ns}".encode()).hexdigest()[:12]
     target = cache_dir() / "trrosetta" / key
-    if all((target / f"model.{n}.pt").is_file() for n in MODEL_NAMES):
+    if _complete(target):
         return target
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=".extract-", dir=target.parent))
@@ -98,9 +103,20 @@ def _extract(archive: Path) -> Path:
                     assert src is not None
                     with open(tmp / name, "wb") as dst:
                         shutil.copyfileobj(src, dst)
-        if target.exists():
-            shutil.rmtree(target)
-        os.replace(tmp, target)
+        if target.exists() and not _complete(target):
+            # a partial folder (not published by this code): move it aside in one rename, then delete
+            stale = Path(tempfile.mkdtemp(prefix=".stale-", dir=target.parent))
+            with contextlib.suppress(FileNotFoundError):  # another process moved it first
+                os.replace(target, stale / key)
+            shutil.rmtree(stale, ignore_errors=True)
+        try:
+            os.replace(tmp, target)
+        except OSError:
+            # Another process (a batch worker, a CLI run beside a notebook) published the same files
+            # first: keep theirs, which readers may already hold open, rather than deleting them.
+            if not _complete(target):
+                raise
+            shutil.rmtree(tmp, ignore_errors=True)
     except (tarfile.TarError, OSError) as err:
         shutil.rmtree(tmp, ignore_errors=True)
         raise WeightsNotFoundError(f"could not extract trRosetta weights from {archive}: {err}") from None
