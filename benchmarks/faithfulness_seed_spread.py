@@ -73,8 +73,7 @@ def main() -> None:
             modes,
         )
         for r in auc_rows(rows):
-            if r["mode"] in modes:
-                areas[(r["method"], r["mode"])][seed] = r["auc"]
+            areas[(r["method"], r["mode"])][seed] = r["auc"]
         print(f"seed {seed} done", flush=True)
     seeds = list(dict.fromkeys([protocol["seed"], *args.seeds]))
     print("method\tmode\t" + "\t".join(f"seed_{s}" for s in seeds) + "\tmean\tsd")

@@ -81,6 +81,11 @@ def _markdown_table(rows: Sequence[dict[str, Any]], columns: Sequence[str]) -> s
     return "\n".join(lines)
 
 
+def _best_first(per: dict[str, float], mode: str) -> list[str]:
+    """Methods ordered best first by area: inclusion ascending, occlusion descending (stable on ties)."""
+    return sorted(per, key=per.__getitem__, reverse=mode == "occlusion")
+
+
 def _auc_table(
     aucs: Sequence[dict[str, Any]], methods: Sequence[str]
 ) -> tuple[list[dict[str, Any]], list[str]]:
@@ -96,7 +101,7 @@ def _auc_table(
             per = {m: vals[(m, mode)] for m in methods if (m, mode) in vals}
             target = "scrambler_inclusion" if mode == "inclusion" else "scrambler_occlusion"
             if target in per and len(per) > 1:
-                best = min(per, key=per.get) if mode == "inclusion" else max(per, key=per.get)
+                best = _best_first(per, mode)[0]
                 checks.append(
                     f"{prot} {mode}: best {best} ({'aim met' if best == target else 'aim NOT met'})"
                 )
@@ -132,8 +137,7 @@ def auc_overview(aucs: Sequence[dict[str, Any]], methods: Sequence[str]) -> list
     for prot in dict.fromkeys(a["protein"] for a in aucs):
         for mode in ("inclusion", "occlusion"):
             per = {a["method"]: float(a["auc"]) for a in aucs if (a["protein"], a["mode"]) == (prot, mode)}
-            order = sorted(per, key=per.get, reverse=mode == "occlusion")
-            for rank, m in enumerate(order, 1):
+            for rank, m in enumerate(_best_first(per, mode), 1):
                 ranks.setdefault((m, mode), []).append(rank)
                 values.setdefault((m, mode), []).append(per[m])
     return [
