@@ -9,7 +9,7 @@ the script prints medians over repeats, their ratio, peak memory and the
 device, and ends with ``speedup_vs_naive: X`` for L = 64, K = 2.
 
     python benchmarks/bench_step.py [--device cuda] [--lengths 64 100 150] [--samples 2] [--repeats 5]
-        [--precision auto|fp32|bf16] [--compile auto|on|off]
+        [--precision auto|fp32|bf16] [--compile auto|on|off] [--naive-source tr_rosetta_pytorch.py]
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ import importlib.util
 import statistics
 import sys
 import time
+from pathlib import Path
 
 import torch
 
@@ -33,12 +34,17 @@ from protscramble.predictors.trrosetta.weights import packaged_archive
 from protscramble.sampling import sample_pssm
 
 
-def naive_network(device: torch.device) -> torch.nn.Module:
-    """The tr-rosetta-pytorch network, loaded from its file without importing the package (no .pyc writes)."""
-    archive = packaged_archive()
-    if archive is None:
-        sys.exit("tr-rosetta-pytorch is not installed")
-    path = archive.parents[1] / "tr_rosetta_pytorch.py"
+def naive_network(device: torch.device, source: str | None = None) -> torch.nn.Module:
+    """The tr-rosetta-pytorch network, loaded from its file without importing the package (no .pyc writes).
+
+    ``source``: that file elsewhere (a device machine gets the 2 kB module, not the 89 MB wheel)."""
+    if source is None:
+        archive = packaged_archive()
+        if archive is None:
+            sys.exit("tr-rosetta-pytorch is not installed (or give --naive-source)")
+        path = archive.parents[1] / "tr_rosetta_pytorch.py"
+    else:
+        path = Path(source)
     sys.dont_write_bytecode = True
     spec = importlib.util.spec_from_file_location("_naive_trrosetta", path)
     module = importlib.util.module_from_spec(spec)
@@ -117,6 +123,7 @@ def main() -> None:
         choices=["auto", "on", "off"],
         help="torch.compile our residual blocks (auto: where a compiler exists); compile time is not timed",
     )
+    ap.add_argument("--naive-source", default=None, help="tr_rosetta_pytorch.py (default: the installed one)")
     args = ap.parse_args()
     device = torch.device(args.device)
     name = (
@@ -125,7 +132,7 @@ def main() -> None:
         else f"{cpu_name()}, {torch.get_num_threads()} threads"
     )
     ours = TrRosetta("xaa", device=device, precision=args.precision, compile=args.compile)
-    naive = naive_predict(naive_network(device))
+    naive = naive_predict(naive_network(device, args.naive_source))
     print(
         f"device: {name}; torch {torch.__version__}; ours precision {ours.precision}, compiled {ours.compile}; K = {args.samples}; median of {args.repeats}"
     )

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -471,3 +472,75 @@ def test_an_interrupted_scrambler_resumes_from_its_checkpoint(tmp_path):
         assert read_tsv(out / "proteins" / "toy_a" / name) == read_tsv(fresh / "proteins" / "toy_a" / name), (
             name
         )
+
+
+def test_results_move_between_machines_and_a_skipped_ddg_is_added_later(tmp_path, monkeypatch):
+    """A run elsewhere (a GPU without tmol) is finished here: same structure file under another
+    path reuses every method and curve, the skipped alanine scan is added, the timing keeps the
+    original device."""
+    import shutil
+
+    import protscramble.benchmark.runner as runner
+    import protscramble.structures as structures
+    from protscramble.errors import BackendUnavailableError
+    from protscramble.structures import DdgTable, load_structure
+
+    pdb = shared_file("structures", "designed", "sh3_binders", "sh3_r1_110_r2_15.pdb")
+    copies = []
+    for where in ("gpu_machine", "here"):
+        (tmp_path / where).mkdir()
+        copies.append(Path(shutil.copy(pdb, tmp_path / where / pdb.name)))
+    seq = load_structure(pdb, chains=["A"]).sequence("A")
+    protein = [BenchmarkProtein("design", seq, structure=copies[0])]
+    protocol = TINY.with_overrides(n_permutations=20)
+    methods = ["random", "saliency"]
+
+    def no_tmol(*_, **__):
+        raise BackendUnavailableError("tmol is not installed")
+
+    monkeypatch.setattr(structures, "alanine_scan", no_tmol)
+    monkeypatch.setattr(runner, "ddg_available", lambda: False)
+    out = run_benchmark(protein, methods, protocol, tmp_path / "bench", predictor=ToyPairPredictor())
+    done = json.loads((out / "proteins" / "design" / "done.json").read_text())
+    assert done["pending"] == ["ddg"] and not any(
+        "ddg" in r["metric"] for r in read_tsv(out / "structure.tsv")
+    )
+    cache = out / "method_cache" / "design"
+    for m in methods:  # pretend the methods and curves ran on a GPU
+        entry = json.loads((cache / f"{m}.json").read_text())
+        entry["device"] = entry["faithfulness_device"] = "NVIDIA H200"
+        (cache / f"{m}.json").write_text(json.dumps(entry))
+    first = read_tsv(out / "faithfulness.tsv")
+
+    def scan(struct, chains):
+        res = [r for r in struct.residues if r.chain == chains[0]]
+        ddg = np.arange(len(res), dtype=float)
+        return DdgTable(res, np.full(len(res), np.nan), ddg, None, "fake", "ref2015")
+
+    # Here: tmol present, the structure under another folder, every method would fail if recomputed.
+    monkeypatch.setattr(structures, "alanine_scan", scan)
+    monkeypatch.setattr(runner, "ddg_available", lambda: True)
+    for m in methods:
+        monkeypatch.setitem(runner.METHODS, m, no_tmol)
+    monkeypatch.setattr(runner, "faithfulness_rows", no_tmol)
+    moved = [BenchmarkProtein("design", seq, structure=copies[1])]
+    logs: list[str] = []
+    run_benchmark(moved, methods, protocol, out, predictor=ToyPairPredictor(), log=logs.append)
+    assert "design: random reused from an earlier run" in logs
+    done = json.loads((out / "proteins" / "design" / "done.json").read_text())
+    assert done["pending"] == [] and done["device"] == "NVIDIA H200"
+    assert read_tsv(out / "faithfulness.tsv") == first
+    assert {r["metric"] for r in read_tsv(out / "structure.tsv")} >= {"top10_ddg_difference"}
+    assert {(r["method"], r["device"]) for r in read_tsv(out / "timing.tsv")} == {
+        ("random", "NVIDIA H200"),
+        ("saliency", "NVIDIA H200"),
+        ("faithfulness_evaluation", "NVIDIA H200"),
+    }
+    # finished now: a third run skips the protein; a changed structure file is another input
+    logs.clear()
+    run_benchmark(moved, methods, protocol, out, predictor=ToyPairPredictor(), log=logs.append)
+    assert logs == ["design: already done, skipped"]
+    copies[1].write_text(copies[1].read_text().replace("ATOM  ", "HETATM", 1))
+    logs.clear()
+    with pytest.raises(BackendUnavailableError):
+        run_benchmark(moved, methods, protocol, out, predictor=ToyPairPredictor(), log=logs.append)

@@ -12,6 +12,17 @@ from ..errors import InvalidParameterError
 from ..faithfulness import evaluate_faithfulness
 from ..predictors.base import Predictor
 
+#: Start of the note left when the alanine scan's backend (tmol) is missing; such a protein is
+#: finished again, reusing its cached methods, by a rerun where tmol is installed.
+DDG_SKIPPED = "ddG skipped"
+
+
+def ddg_available() -> bool:
+    """Whether the alanine scan's backend (tmol) is installed here."""
+    from ..structures._tmol import tmol_available
+
+    return tmol_available()
+
 
 def curve_auc(fractions: Sequence[float], values: Sequence[float]) -> float:
     """Trapezoidal area under a faithfulness curve (KL against kept/resampled fraction).
@@ -101,7 +112,7 @@ def structure_rows(
         try:
             ddg = alanine_scan(struct, chains=[chain])
         except BackendUnavailableError as err:
-            notes.append(f"ddG skipped: {err}")
+            notes.append(f"{DDG_SKIPPED}: {err}")
     for method, imp in importances.items():
         res = compare_importance_with_structure(
             Importance(sequence, np.asarray(imp, dtype=np.float64), method),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import hashlib
 import io
 import json
 import os
@@ -23,7 +24,7 @@ from ..io import atomic_output_dir, atomic_write_json, atomic_write_text
 from ..objectives import prediction_kl
 from ..predictors.base import Predictor
 from .methods import METHODS, MethodInput, importance_of
-from .metrics import auc_rows, faithfulness_rows, structure_rows
+from .metrics import DDG_SKIPPED, auc_rows, ddg_available, faithfulness_rows, structure_rows
 from .proteins import BenchmarkProtein
 from .protocols import Protocol
 
@@ -74,7 +75,14 @@ EVAL_COLUMNS = (
     "eval_kl_median",
 )
 STRUCTURE_COLUMNS = ("protein", "method", "metric", "value", "p_value")
-TIMING_COLUMNS = ("protein", "method", "seconds")
+TIMING_COLUMNS = ("protein", "method", "seconds", "device", "precision")
+
+
+def structure_identity(path: str | os.PathLike) -> dict[str, str]:
+    """A structure file by name and content, not location, so that results computed on another
+    machine (a GPU run's method cache brought back) or in a moved checkout are reused."""
+    path = Path(path)
+    return {"file": path.name, "sha256": hashlib.sha256(path.read_bytes()).hexdigest()}
 
 
 def protein_settings(p: BenchmarkProtein, protocol: Protocol, models: str) -> dict[str, Any]:
@@ -90,10 +98,23 @@ def protein_settings(p: BenchmarkProtein, protocol: Protocol, models: str) -> di
         "pseudocount": p.pseudocount,
         "target_bits": p.target_bits,
         "steps": protocol.steps_for(p.published_steps),
-        "structure": None if p.structure is None else str(p.structure),
+        "structure": None if p.structure is None else structure_identity(p.structure),
         "models": models,
         "protocol": protocol.as_dict(),
     }
+
+
+def _same_settings(stored: Any, settings: Mapping[str, Any]) -> bool:
+    if not isinstance(stored, dict):
+        return False
+    stored = dict(stored)
+    # runs before structure_identity recorded the structure's path; the same file is the same input
+    if isinstance(stored.get("structure"), str):
+        try:
+            stored["structure"] = structure_identity(stored["structure"])
+        except OSError:
+            return False
+    return stored == json.loads(json.dumps(settings))
 
 
 def _finished(pdir: Path, settings: Mapping[str, Any], methods: Sequence[str]) -> bool:
@@ -101,9 +122,9 @@ def _finished(pdir: Path, settings: Mapping[str, Any], methods: Sequence[str]) -
         done = json.loads((pdir / DONE).read_text())
     except (OSError, ValueError):
         return False
-    return done.get("settings") == json.loads(json.dumps(settings)) and set(methods) <= set(
-        done.get("methods", [])
-    )
+    if "ddg" in done.get("pending", []) and ddg_available():
+        return False  # e.g. a GPU run without tmol brought back here: add the alanine scan
+    return _same_settings(done.get("settings"), settings) and set(methods) <= set(done.get("methods", []))
 
 
 def _cached_method(path: Path, settings: Mapping[str, Any]) -> dict[str, Any] | None:
@@ -111,7 +132,7 @@ def _cached_method(path: Path, settings: Mapping[str, Any]) -> dict[str, Any] | 
         entry = json.loads(path.read_text())
     except (OSError, ValueError):
         return None
-    same = entry.get("settings") == json.loads(json.dumps(settings))
+    same = _same_settings(entry.get("settings"), settings)
     return entry if same and "importance" in entry and "seconds" in entry else None
 
 
@@ -164,7 +185,10 @@ def _run_protein(
                     log=lambda msg: log(f"{p.name}: {msg}"), checkpoint=cache / f"{m}.ckpt",
                 )
             )  # fmt: skip
-            entry = {"settings": settings, "importance": importance_of(exp).tolist(), "eval": None}
+            entry = {
+                "settings": settings, "importance": importance_of(exp).tolist(), "eval": None,
+                "device": device_name(dev), "precision": getattr(predictor, "precision", None),
+            }  # fmt: skip
             if m.startswith("scrambler") and exp.pssm is not None:
                 kl = sampled_divergence(
                     pred, reference, torch.as_tensor(exp.pssm, device=dev), protocol.eval_samples,
@@ -186,19 +210,45 @@ def _run_protein(
         importances[m] = np.asarray(entry["importance"], dtype=np.float64)
         if entry["eval"] is not None:
             evals.append(entry["eval"])
-        timing.append({"protein": p.name, "method": m, "seconds": entry["seconds"]})
+        timing.append(
+            {
+                "protein": p.name,
+                "method": m,
+                "seconds": entry["seconds"],
+                "device": entry.get("device"),
+                "precision": entry.get("precision"),
+            }
+        )
     t0 = time.perf_counter()
     # Each method's curves use their own seeded draws, so curves from an earlier run are reused as they are.
     todo = {m: imp for m, imp in importances.items() if "faithfulness" not in entries[m]}
-    new_rows = faithfulness_rows(
-        pred, x, todo, bg, reference, protocol.fractions, protocol.faithfulness_samples, protocol.seed
+    new_rows = (
+        faithfulness_rows(
+            pred, x, todo, bg, reference, protocol.fractions, protocol.faithfulness_samples, protocol.seed
+        )
+        if todo
+        else []
     )
+    # every method's curves take the same number of network calls: each gets an equal share of the time
+    share = (time.perf_counter() - t0) / max(len(todo), 1)
     for m in todo:
         entries[m]["faithfulness"] = [r for r in new_rows if r["method"] == m]
+        entries[m]["faithfulness_seconds"] = share
+        entries[m]["faithfulness_device"] = device_name(dev)
         atomic_write_json(cache / f"{m}.json", entries[m])
     faith = [dict(r) for m in methods for r in entries[m]["faithfulness"]]
+    # curves cached before their time was recorded count as unknown, not as free
+    shares = [entries[m]["faithfulness_seconds"] for m in methods if "faithfulness_seconds" in entries[m]]
+    curve_devices = sorted(
+        {entries[m]["faithfulness_device"] for m in methods if "faithfulness_device" in entries[m]}
+    )
     timing.append(
-        {"protein": p.name, "method": "faithfulness_evaluation", "seconds": time.perf_counter() - t0}
+        {
+            "protein": p.name,
+            "method": "faithfulness_evaluation",
+            "seconds": sum(shares) if shares else None,
+            "device": ", ".join(curve_devices) or None,
+        }
     )
     for r in faith:
         r["protein"] = p.name
@@ -231,9 +281,15 @@ def _run_protein(
         done = {
             "settings": settings,
             "methods": list(methods),
-            "device": device_name(dev),
+            # where the methods and curves ran (a GPU run's cache finished here keeps its GPU)
+            "device": ", ".join(
+                sorted({str(e["device"]) for e in entries.values() if e.get("device")} | set(curve_devices))
+            )
+            or device_name(dev),
             "wall_seconds": time.perf_counter() - t_start,
             "notes": notes,
+            # parts a rerun adds once their backend is installed (the alanine scan needs tmol)
+            "pending": ["ddg"] if any(n.startswith(DDG_SKIPPED) for n in notes) else [],
             "versions": versions(),
         }
         atomic_write_text(tmp / DONE, json.dumps(done, indent=2, default=str) + "\n")

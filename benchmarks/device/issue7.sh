@@ -1,0 +1,95 @@
+#!/usr/bin/env bash
+# The trRosetta benchmark's GPU runs (issue 7) on a lent device machine, in one call.
+#
+# Here first:  python benchmarks/device/prepare_kit.py   (stages .device/, prints the run call)
+# There:       bash benchmarks/device/issue7.sh [STAGE ...]
+#
+# Stages, in order of what they settle (default: all, until the time budget is spent):
+#   env        the GPU, driver and torch
+#   step       ms per published-protocol update at L = 64/100/150/300 (benchmarks/bench_step.py)
+#   published  every row of published_results.tsv: inclusion scrambler, published protocol (fp32)
+#   designs    inclusion scrambler + random importance on the 42 design binder chains, published
+#              protocol: the Spearman aim over all designs
+#   nine       all nine methods on TR005257, Top7 and two designs, published protocol: the
+#              faithfulness aims
+# Every benchmark run resumes per protein, per method and from a scrambler's checkpoint; the
+# results come back as $OUT/issue7.tar.gz. Put that file in .device/results/ and call again to
+# continue where the budget stopped. Back here, finish the alanine scans (tmol) and the summary:
+#   tar xzf issue7.tar.gz -C bench/gpu && protscramble benchmark trrosetta <same arguments> \
+#       --device cpu --out bench/gpu/<stage>
+#
+# Environment: BUDGET_S (seconds for all stages, default 500: a call may run 600), DEVICE (cuda),
+# KIT (.device), PYTHON (python3), EXTRA (arguments appended to every benchmark run, e.g. a
+# smaller protocol to try the script on a CPU).
+set -uo pipefail
+cd "$(dirname "$0")/../.."
+KIT=${KIT:-.device}
+DEVICE=${DEVICE:-cuda}
+PYTHON=${PYTHON:-python3}
+BUDGET_S=${BUDGET_S:-500}
+EXTRA=${EXTRA:-}
+OUT=${OUT:-/tmp/issue7_out}
+WORK=$(mktemp -d /tmp/issue7.XXXX)
+SITE=$(mktemp -d /tmp/issue7_site.XXXX)
+START=$(date +%s)
+mkdir -p "$OUT"
+LOG="$OUT/issue7.log"
+
+say() { echo "[$(( $(date +%s) - START )) s] $*" | tee -a "$LOG"; }
+left() { echo $(( BUDGET_S - ($(date +%s) - START) )); }
+
+"$PYTHON" -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --target "$SITE" \
+    "$KIT"/wheels/*.whl >>"$LOG" 2>&1 || { say "installing the kit's wheels failed"; exit 1; }
+export PYTHONPATH="$SITE:$PWD${PYTHONPATH:+:$PYTHONPATH}" PYTHONUNBUFFERED=1
+export PROTSCRAMBLE_TRROSETTA_WEIGHTS="$PWD/$KIT/weights" PROTSCRAMBLE_SHARED_DATA="$PWD/$KIT/data"
+export PROTSCRAMBLE_CACHE="$WORK/cache" MPLBACKEND=Agg
+if [ -f "$KIT/results/issue7.tar.gz" ]; then
+    tar xzf "$KIT/results/issue7.tar.gz" -C "$WORK" && say "continuing from $KIT/results/issue7.tar.gz"
+fi
+
+pack() {
+    # results (and scrambler checkpoints, so a next call resumes), never the compile cache
+    tar czf "$OUT/issue7.tar.gz.part" -C "$WORK" --exclude=./cache . && mv "$OUT/issue7.tar.gz.part" "$OUT/issue7.tar.gz"
+    say "packed $(du -h "$OUT/issue7.tar.gz" | cut -f1) into \$OUT/issue7.tar.gz"
+}
+trap pack EXIT
+
+bench() {  # bench STAGE ARGS...: one benchmark run under what is left of the budget
+    local stage=$1; shift
+    local t; t=$(left)
+    if [ "$t" -lt 30 ]; then say "$stage: no time left, skipped"; return 0; fi
+    say "$stage: starting (${t} s left)"
+    # shellcheck disable=SC2086
+    timeout --signal=INT --kill-after=20 "$t" "$PYTHON" -m protscramble.cli benchmark trrosetta \
+        --device "$DEVICE" --out "$WORK/$stage" "$@" $EXTRA >>"$LOG" 2>&1
+    local rc=$?
+    say "$stage: exit $rc$([ $rc -eq 124 ] && echo ' (budget spent; resumes next call)')"
+    [ -f "$WORK/$stage/summary.md" ] && cp "$WORK/$stage/summary.md" "$OUT/$stage.md"
+    return 0
+}
+
+STAGES=("$@")
+[ ${#STAGES[@]} -eq 0 ] && STAGES=(env step published designs nine)
+for stage in "${STAGES[@]}"; do
+    case $stage in
+    env)
+        { nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader 2>&1 || true
+          "$PYTHON" -c 'import torch; print("torch", torch.__version__, "cuda", torch.cuda.is_available())'
+        } >>"$LOG" 2>&1
+        say "env: $(tail -n 1 "$LOG")" ;;
+    step)
+        t=$(left); [ "$t" -gt 150 ] && t=150
+        say "step: starting"
+        timeout "$t" "$PYTHON" benchmarks/bench_step.py --device "$DEVICE" --lengths 64 100 150 300 \
+            --samples 8 --repeats 5 --naive-source "$KIT/weights/tr_rosetta_pytorch.py" >"$OUT/bench_step.txt" 2>&1
+        say "step: exit $? ($(grep -c . "$OUT/bench_step.txt") lines in \$OUT/bench_step.txt)" ;;
+    published)
+        bench published --proteins published --protocol published --methods scrambler_inclusion ;;
+    designs)
+        bench designs --proteins designs --protocol published --methods scrambler_inclusion random ;;
+    nine)
+        bench nine --proteins TR005257,top7,sh3_r1_110_r2_15,pd1_r1_10_r2_0 --protocol published ;;
+    *)
+        say "unknown stage $stage (env, step, published, designs, nine)"; exit 2 ;;
+    esac
+done
