@@ -509,6 +509,7 @@ def test_results_move_between_machines_and_a_skipped_ddg_is_added_later(tmp_path
     for m in methods:  # pretend the methods and curves ran on a GPU
         entry = json.loads((cache / f"{m}.json").read_text())
         entry["device"] = entry["faithfulness_device"] = "NVIDIA H200"
+        entry["precision"] = entry["faithfulness_precision"] = "tf32"
         (cache / f"{m}.json").write_text(json.dumps(entry))
     first = read_tsv(out / "faithfulness.tsv")
 
@@ -531,10 +532,10 @@ def test_results_move_between_machines_and_a_skipped_ddg_is_added_later(tmp_path
     assert done["pending"] == [] and done["device"] == "NVIDIA H200"
     assert read_tsv(out / "faithfulness.tsv") == first
     assert {r["metric"] for r in read_tsv(out / "structure.tsv")} >= {"top10_ddg_difference"}
-    assert {(r["method"], r["device"]) for r in read_tsv(out / "timing.tsv")} == {
-        ("random", "NVIDIA H200"),
-        ("saliency", "NVIDIA H200"),
-        ("faithfulness_evaluation", "NVIDIA H200"),
+    assert {(r["method"], r["device"], r["precision"]) for r in read_tsv(out / "timing.tsv")} == {
+        ("random", "NVIDIA H200", "tf32"),
+        ("saliency", "NVIDIA H200", "tf32"),
+        ("faithfulness_evaluation", "NVIDIA H200", "tf32"),
     }
     # finished now: a third run skips the protein; a changed structure file is another input
     logs.clear()

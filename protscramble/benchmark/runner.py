@@ -235,6 +235,7 @@ def _run_protein(
         entries[m]["faithfulness"] = [r for r in new_rows if r["method"] == m]
         entries[m]["faithfulness_seconds"] = share
         entries[m]["faithfulness_device"] = device_name(dev)
+        entries[m]["faithfulness_precision"] = getattr(predictor, "precision", None)
         atomic_write_json(cache / f"{m}.json", entries[m])
     faith = [dict(r) for m in methods for r in entries[m]["faithfulness"]]
     # curves cached before their time was recorded count as unknown, not as free
@@ -248,6 +249,16 @@ def _run_protein(
             "method": "faithfulness_evaluation",
             "seconds": sum(shares) if shares else None,
             "device": ", ".join(curve_devices) or None,
+            "precision": ", ".join(
+                sorted(
+                    {
+                        str(entries[m]["faithfulness_precision"])
+                        for m in methods
+                        if entries[m].get("faithfulness_precision")
+                    }
+                )
+            )
+            or None,
         }
     )
     for r in faith:
