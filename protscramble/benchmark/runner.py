@@ -8,7 +8,7 @@ import io
 import json
 import os
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -156,6 +156,11 @@ def protein_inputs(
     return pred, x, bg, reference
 
 
+def _distinct(entries: Iterable[Mapping[str, Any]], *keys: str) -> str | None:
+    """The distinct values of ``keys`` among cached method entries, joined (``None`` if none is known)."""
+    return ", ".join(sorted({str(e[k]) for e in entries for k in keys if e.get(k)})) or None
+
+
 def _run_protein(
     p: BenchmarkProtein,
     predictor: Predictor,
@@ -240,25 +245,13 @@ def _run_protein(
     faith = [dict(r) for m in methods for r in entries[m]["faithfulness"]]
     # curves cached before their time was recorded count as unknown, not as free
     shares = [entries[m]["faithfulness_seconds"] for m in methods if "faithfulness_seconds" in entries[m]]
-    curve_devices = sorted(
-        {entries[m]["faithfulness_device"] for m in methods if "faithfulness_device" in entries[m]}
-    )
     timing.append(
         {
             "protein": p.name,
             "method": "faithfulness_evaluation",
             "seconds": sum(shares) if shares else None,
-            "device": ", ".join(curve_devices) or None,
-            "precision": ", ".join(
-                sorted(
-                    {
-                        str(entries[m]["faithfulness_precision"])
-                        for m in methods
-                        if entries[m].get("faithfulness_precision")
-                    }
-                )
-            )
-            or None,
+            "device": _distinct(entries.values(), "faithfulness_device"),
+            "precision": _distinct(entries.values(), "faithfulness_precision"),
         }
     )
     for r in faith:
@@ -293,10 +286,7 @@ def _run_protein(
             "settings": settings,
             "methods": list(methods),
             # where the methods and curves ran (a GPU run's cache finished here keeps its GPU)
-            "device": ", ".join(
-                sorted({str(e["device"]) for e in entries.values() if e.get("device")} | set(curve_devices))
-            )
-            or device_name(dev),
+            "device": _distinct(entries.values(), "device", "faithfulness_device") or device_name(dev),
             "wall_seconds": time.perf_counter() - t_start,
             "notes": notes,
             # parts a rerun adds once their backend is installed (the alanine scan needs tmol)
