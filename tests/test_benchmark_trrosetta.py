@@ -445,10 +445,14 @@ def test_results_name_the_cpu_model(tmp_path):
     assert models[0] in json.loads((out / "proteins" / "toy_a" / "done.json").read_text())["device"]
 
 
-def test_an_interrupted_scrambler_resumes_from_its_checkpoint(tmp_path):
+def test_an_interrupted_scrambler_resumes_from_its_checkpoint(tmp_path, monkeypatch):
+    from protscramble.benchmark import methods as bench_methods
+
     proto = TINY.with_overrides(steps=60)
+    first_run: list[str] = []
 
     def crash_at_50(msg: str) -> None:
+        first_run.append(msg)
         if "update 50/60" in msg:
             raise KeyboardInterrupt
 
@@ -459,11 +463,20 @@ def test_an_interrupted_scrambler_resumes_from_its_checkpoint(tmp_path):
         )
     ckpt = out / "method_cache" / "toy_a" / "scrambler_inclusion.ckpt"
     assert ckpt.is_file() and not (out / "proteins" / "toy_a").exists()
+    # a fast run reports every PROGRESS_EVERY updates only ...
+    assert [m for m in first_run if "scrambler_inclusion: update" in m][-1].startswith(
+        "toy_a: scrambler_inclusion: update 50/60"
+    ) and sum("scrambler_inclusion: update" in m for m in first_run) == 1
+    # ... a slow one also when PROGRESS_SECONDS have passed, with its rate and the time left
+    monkeypatch.setattr(bench_methods, "PROGRESS_SECONDS", 0.0)
     logs: list[str] = []
     run_benchmark(
         PROTEINS[:1], ["scrambler_inclusion"], proto, out, predictor=ToyPairPredictor(), log=logs.append
     )
     assert "toy_a: scrambler_inclusion: resumed at update 51/60" in logs
+    timed = [m for m in logs if "scrambler_inclusion: update" in m]
+    assert [m.split("update ")[1].split("/")[0] for m in timed] == [str(i) for i in range(51, 61)]
+    assert "s/update" in timed[0] and timed[-1].endswith("~0 min left")
     assert not ckpt.exists()  # superseded by the cached result
     fresh = run_benchmark(
         PROTEINS[:1], ["scrambler_inclusion"], proto, tmp_path / "f", predictor=ToyPairPredictor()

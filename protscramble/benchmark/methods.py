@@ -22,6 +22,7 @@ Every method maps a :class:`MethodInput` to an importance vector (L,)
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -63,8 +64,10 @@ class MethodInput:
     checkpoint: Path | None = None  # where a scrambler saves its state, to resume an interrupted run
 
 
-#: A scrambler reports its progress every this many updates (a published run is 250-500 updates).
+#: A scrambler reports its progress every this many updates (a published run is 250-500 updates),
+#: and at least every this many seconds (an fp32 update with an alignment can take a minute on a CPU).
 PROGRESS_EVERY = 50
+PROGRESS_SECONDS = 300.0
 
 
 def occlusion_target_bits(
@@ -105,15 +108,26 @@ def _scrambler(mode: str) -> Callable[[MethodInput], Explanation]:
             clip_value=m.clip_value,
         )
 
-        started: list[int] = []
+        t0 = time.monotonic()
+        first: list[int] = []  # the first update this process ran (> 0 when resumed)
+        last_log = [t0]
 
         def progress(step: int, trace: dict[str, np.ndarray]) -> None:
-            if not started and step > 0:
-                m.log(f"scrambler_{mode}: resumed at update {step + 1}/{m.steps}")
-            started.append(step)
-            if (step + 1) % PROGRESS_EVERY == 0 or step + 1 == m.steps:
-                kl, bits = float(trace["divergence"].mean()), float(trace["bits"].mean())
-                m.log(f"scrambler_{mode}: update {step + 1}/{m.steps}, KL {kl:.3f}, {bits:.2f} bits")
+            if not first:
+                first.append(step)
+                if step > 0:
+                    m.log(f"scrambler_{mode}: resumed at update {step + 1}/{m.steps}")
+            now = time.monotonic()
+            done = step + 1
+            if done % PROGRESS_EVERY and done != m.steps and now - last_log[0] < PROGRESS_SECONDS:
+                return
+            last_log[0] = now
+            kl, bits = float(trace["divergence"].mean()), float(trace["bits"].mean())
+            rate = (now - t0) / (done - first[0])  # this process's updates, setup included
+            m.log(
+                f"scrambler_{mode}: update {done}/{m.steps}, KL {kl:.3f}, {bits:.2f} bits, "
+                f"{rate:.1f} s/update, ~{rate * (m.steps - done) / 60:.0f} min left"
+            )
 
         return scr.attribute(
             m.x, m.background, reference=m.reference, seed=m.protocol.seed, callback=progress,
