@@ -8,6 +8,7 @@ samples per update, conservation penalty weight 10, 500 updates.
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import math
 import os
@@ -270,7 +271,8 @@ class PerExampleScrambler:
             ``loss``/``divergence``/``bits``.
         checkpoint
             File to save the optimisation state to every ``checkpoint_every``
-            updates (atomically). When it holds the state of the same run (same
+            updates and on ``KeyboardInterrupt`` (Ctrl-C; SIGTERM through the CLI)
+            as of the start of the interrupted update (atomically). When it holds the state of the same run (same
             settings, seeds, inputs, background, mask and start, and a reference
             prediction equal within :data:`REFERENCE_RTOL`), the run continues from
             it, bit for bit the result of an uninterrupted run on the same machine and
@@ -349,53 +351,72 @@ class PerExampleScrambler:
                     stacklevel=2,
                 )
 
-        def save(step: int) -> None:
+        def snapshot(step: int) -> dict[str, object]:
+            """The state after ``step`` updates (copies: the optimiser updates in place)."""
+            return {
+                "step": step, "params": copy.deepcopy(params.state_dict()),
+                "optimizer": copy.deepcopy(opt.state_dict()), "generators": [g.get_state() for g in gens],
+            }  # fmt: skip
+
+        last_saved = [first]
+
+        def save(state: dict[str, object]) -> None:
             save_checkpoint(checkpoint, {
-                "format": CHECKPOINT_FORMAT, "run": run_id, "step": step,
-                "reference_signature": ref_signature,
+                "format": CHECKPOINT_FORMAT, "run": run_id, "reference_signature": ref_signature,
                 "seconds": seconds_before + time.perf_counter() - t0,
-                "params": params.state_dict(), "optimizer": opt.state_dict(),
-                "generators": [g.get_state() for g in gens],
                 "trace": {k: torch.from_numpy(v) for k, v in trace.items()},
-            })  # fmt: skip
+            } | state)  # fmt: skip
+            last_saved[0] = int(state["step"])  # type: ignore[call-overload]
 
         chunk = st.samples if st.max_batch is None else max(1, st.max_batch // b)
         sign = 1.0 if st.mode == "inclusion" else -1.0
         bar = tqdm(range(first, st.steps), desc=f"scrambling ({st.mode})", disable=not progress, leave=False)
-        with arithmetic(self.predictor):  # TF32 etc. must hold during backward too
-            for step in bar:
-                opt.zero_grad(set_to_none=True)
-                scores = params()
-                pssm = scramble_pssm(x, scores, bg, st.mode, mask)
-                bits = conservation_bits(pssm, bg, mask)
-                penalty = conservation_penalty(bits, st.target_bits, st.entropy_weight)
-                div_sum = torch.zeros(b, device=device)
-                done = 0
-                while done < st.samples:
-                    k = min(chunk, st.samples - done)
-                    samples = sample_pssm(pssm, k, st.sampling, st.temperature, gens, mask, x)
-                    forward = scrambled_forward(self.predictor, scores, st.mode, k, gens, position_mask=mask)
-                    pred = forward(samples.reshape(k * b, length, a))
-                    div = self.divergence(_repeat_reference(reference, k), pred).reshape(k, b).sum(0)
-                    last = done + k >= st.samples
-                    # Accumulate gradients chunk by chunk so memory is bounded by max_batch.
-                    chunk_loss = (sign * div / st.samples).sum() + (penalty.sum() if last else 0.0)
-                    chunk_loss.backward(retain_graph=not last)
-                    div_sum += div.detach()
-                    done += k
-                if st.clip_value is not None:  # element-wise, as Keras' clipvalue (published with-MSA)
-                    torch.nn.utils.clip_grad_value_(params.parameters(), st.clip_value)
-                opt.step()
-                div_mean = (div_sum / st.samples).cpu().numpy()
-                trace["divergence"][step] = div_mean
-                trace["bits"][step] = bits.detach().cpu().numpy()
-                trace["loss"][step] = sign * div_mean + penalty.detach().cpu().numpy()
-                if progress:
-                    bar.set_postfix(kl=f"{div_mean.mean():.3f}", bits=f"{trace['bits'][step].mean():.2f}")
-                if checkpoint is not None and ((step + 1) % checkpoint_every == 0 or step + 1 == st.steps):
-                    save(step + 1)
-                if callback is not None:
-                    callback(step, {k: v[step] for k, v in trace.items()})
+        at_start = None
+        try:
+            with arithmetic(self.predictor):  # TF32 etc. must hold during backward too
+                for step in bar:
+                    if checkpoint is not None:  # an interrupted update is redone from here
+                        at_start = snapshot(step)
+                    opt.zero_grad(set_to_none=True)
+                    scores = params()
+                    pssm = scramble_pssm(x, scores, bg, st.mode, mask)
+                    bits = conservation_bits(pssm, bg, mask)
+                    penalty = conservation_penalty(bits, st.target_bits, st.entropy_weight)
+                    div_sum = torch.zeros(b, device=device)
+                    done = 0
+                    while done < st.samples:
+                        k = min(chunk, st.samples - done)
+                        samples = sample_pssm(pssm, k, st.sampling, st.temperature, gens, mask, x)
+                        forward = scrambled_forward(
+                            self.predictor, scores, st.mode, k, gens, position_mask=mask
+                        )
+                        pred = forward(samples.reshape(k * b, length, a))
+                        div = self.divergence(_repeat_reference(reference, k), pred).reshape(k, b).sum(0)
+                        last = done + k >= st.samples
+                        # Accumulate gradients chunk by chunk so memory is bounded by max_batch.
+                        chunk_loss = (sign * div / st.samples).sum() + (penalty.sum() if last else 0.0)
+                        chunk_loss.backward(retain_graph=not last)
+                        div_sum += div.detach()
+                        done += k
+                    if st.clip_value is not None:  # element-wise, as Keras' clipvalue (published with-MSA)
+                        torch.nn.utils.clip_grad_value_(params.parameters(), st.clip_value)
+                    opt.step()
+                    div_mean = (div_sum / st.samples).cpu().numpy()
+                    trace["divergence"][step] = div_mean
+                    trace["bits"][step] = bits.detach().cpu().numpy()
+                    trace["loss"][step] = sign * div_mean + penalty.detach().cpu().numpy()
+                    if progress:
+                        bar.set_postfix(kl=f"{div_mean.mean():.3f}", bits=f"{trace['bits'][step].mean():.2f}")
+                    if checkpoint is not None and (
+                        (step + 1) % checkpoint_every == 0 or step + 1 == st.steps
+                    ):
+                        save(snapshot(step + 1))
+                    if callback is not None:
+                        callback(step, {k: v[step] for k, v in trace.items()})
+        except KeyboardInterrupt:  # Ctrl-C, SIGTERM via the CLI, a budget stop: keep what is done
+            if at_start is not None and at_start["step"] > last_saved[0]:  # type: ignore[operator]
+                save(at_start)
+            raise
 
         with torch.no_grad():
             scores = params()

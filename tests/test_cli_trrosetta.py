@@ -222,3 +222,28 @@ def test_interrupted_explain_keeps_finished_batches_and_resumes_the_rest(
     (fresh,) = explain_trrosetta([proteins[1]], **kwargs)
     np.testing.assert_array_equal(b.importance, fresh.importance)
     np.testing.assert_array_equal(b.eval_kl, fresh.eval_kl)
+
+
+def test_sigterm_stops_a_run_like_ctrl_c(tmp_path, capsys, monkeypatch):
+    """``kill`` or a scheduler's time limit: one line, status 143, nothing half-written, handler restored."""
+    import os
+    import signal
+
+    import protscramble.scrambler as scrambler
+
+    real_sample, calls = scrambler.sample_pssm, []
+
+    def killed_at_update_5(*args, **kw):
+        calls.append(1)
+        if len(calls) == 5:
+            os.kill(os.getpid(), signal.SIGTERM)  # the handler raises before this returns
+        return real_sample(*args, **kw)
+
+    monkeypatch.setattr(scrambler, "sample_pssm", killed_at_update_5)
+    before = signal.getsignal(signal.SIGTERM)
+    out = tmp_path / "demo"
+    code, _, err = _run(capsys, "demo", "--out", str(out), "--steps", "50", "--samples", "1", "--quiet")
+    assert code == 128 + signal.SIGTERM and len(calls) == 5
+    assert err.strip().splitlines()[-1] == "protscramble: terminated (SIGTERM)" and "Traceback" not in err
+    assert not out.exists() or not any(out.iterdir())
+    assert signal.getsignal(signal.SIGTERM) == before

@@ -9,6 +9,7 @@ import pytest
 import torch
 
 from protscramble.errors import InvalidParameterError
+from protscramble.io import load_checkpoint
 from protscramble.scrambler import PerExampleScrambler
 
 
@@ -240,6 +241,54 @@ def test_interrupted_run_resumes_from_its_checkpoint_bit_for_bit(tmp_path):
     assert "resumed_at_step" not in other.settings
     with pytest.raises(InvalidParameterError, match="checkpoint interval"):
         scr.attribute(x, bg, checkpoint=ckpt, checkpoint_every=0)
+
+
+def test_a_run_stopped_mid_update_saves_it_and_resumes_bit_for_bit(tmp_path):
+    """Ctrl-C (or SIGTERM through the CLI) inside an update keeps every finished update."""
+    x = _inputs()
+    bg = torch.full((12, 4), 0.25)
+    settings = dict(mode="inclusion", target_bits=0.5, steps=12, samples=4, learning_rate=0.05, max_batch=4)
+    full = PerExampleScrambler(PositionReader([2, 7]), **settings).attribute(x, bg, seed=4)
+
+    class StopsAtCall(PositionReader):
+        """Interrupted during its ``stop_at``-th call: the second sample chunk of update 8."""
+
+        def __init__(self, positions, stop_at):
+            super().__init__(positions)
+            self.calls, self.stop_at = 0, stop_at
+
+        def __call__(self, x):
+            self.calls += 1
+            if self.calls == self.stop_at:
+                raise KeyboardInterrupt
+            return super().__call__(x)
+
+    ckpt = tmp_path / "run.ckpt"
+    # call 1 is the reference prediction; each update calls twice (2 examples x 4 samples in chunks of 4)
+    with pytest.raises(KeyboardInterrupt):
+        PerExampleScrambler(StopsAtCall([2, 7], 1 + 2 * 7 + 2), **settings).attribute(
+            x, bg, seed=4, checkpoint=ckpt, checkpoint_every=100
+        )
+    assert load_checkpoint(ckpt)["step"] == 7  # no periodic save ran: the interrupt saved updates 1-7
+    seen = []
+    resumed = PerExampleScrambler(PositionReader([2, 7]), **settings).attribute(
+        x, bg, seed=4, checkpoint=ckpt, callback=lambda s, _: seen.append(s)
+    )
+    assert seen[0] == 7 and resumed.settings["resumed_at_step"] == 7
+    np.testing.assert_array_equal(resumed.importance, full.importance)
+    for k in full.trace:
+        np.testing.assert_array_equal(resumed.trace[k], full.trace[k])
+
+    # stopped during the first update of a resumed run: nothing new, the checkpoint is left alone
+    again = tmp_path / "again.ckpt"
+    for stop_at in (1 + 2 * 7 + 2, 2):
+        with pytest.raises(KeyboardInterrupt):
+            PerExampleScrambler(StopsAtCall([2, 7], stop_at), **settings).attribute(
+                x, bg, seed=4, checkpoint=again, checkpoint_every=100
+            )
+        if stop_at != 2:
+            before = again.stat().st_mtime_ns
+    assert again.stat().st_mtime_ns == before and load_checkpoint(again)["step"] == 7
 
 
 def test_checkpoint_tolerates_summation_order_not_another_reference(tmp_path):

@@ -10,9 +10,12 @@ writes through :mod:`protscramble.io`'s atomic helpers.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib
+import signal
 import sys
-from collections.abc import Sequence
+import threading
+from collections.abc import Iterator, Sequence
 
 from ..errors import DeviceMemoryError, ProtscrambleError
 
@@ -38,6 +41,35 @@ class _Parser(argparse.ArgumentParser):
         self.exit(2, f"protscramble: error: {message}\n")
 
 
+class Terminated(KeyboardInterrupt):
+    """SIGTERM arrived: raised where the run is, so it stops the way Ctrl-C stops it."""
+
+
+@contextlib.contextmanager
+def _sigterm_stops_like_ctrl_c() -> Iterator[None]:
+    """Turn SIGTERM (``kill``, a scheduler's time limit) into :class:`Terminated` while a command runs.
+
+    The default action would end the process at once; raised as an exception, the scramblers save their
+    checkpoint and temporary files are removed, so a rerun resumes. Left alone where SIGTERM is
+    ignored or where handlers cannot be set (not the main thread).
+    """
+    if threading.current_thread() is not threading.main_thread() or signal.getsignal(signal.SIGTERM) in (
+        signal.SIG_IGN,
+        None,
+    ):
+        yield
+        return
+
+    def stop(signum: int, frame: object) -> None:
+        raise Terminated
+
+    previous = signal.signal(signal.SIGTERM, stop)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
 def build_parser() -> argparse.ArgumentParser:
     from .. import __version__
 
@@ -59,10 +91,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     except SystemExit as exc:  # usage errors and --help/--version: return the status, don't raise
         return int(exc.code or 0) if not isinstance(exc.code, str) else 2
     try:
-        result = args.func(args)
+        with _sigterm_stops_like_ctrl_c():
+            result = args.func(args)
     except ProtscrambleError as err:
         print(f"protscramble: error: {err}", file=sys.stderr)
         return 2
+    except Terminated:
+        print("protscramble: terminated (SIGTERM)", file=sys.stderr)
+        return 128 + signal.SIGTERM
     except KeyboardInterrupt:
         print("protscramble: interrupted", file=sys.stderr)
         return 130
