@@ -8,7 +8,6 @@ samples per update, conservation penalty weight 10, 500 updates.
 
 from __future__ import annotations
 
-import copy
 import hashlib
 import math
 import os
@@ -272,9 +271,10 @@ class PerExampleScrambler:
         checkpoint
             File to save the optimisation state to every ``checkpoint_every``
             updates and on ``KeyboardInterrupt`` (Ctrl-C; SIGTERM through the CLI)
-            as of the start of the interrupted update (atomically). When it holds the state of the same run (same
-            settings, seeds, inputs, background, mask and start, and a reference
-            prediction equal within :data:`REFERENCE_RTOL`), the run continues from
+            as of the start of the interrupted update (atomically). When it holds
+            the state of the same run (same settings, seeds, inputs, background,
+            mask and start, and a reference prediction equal within
+            :data:`REFERENCE_RTOL`), the run continues from
             it, bit for bit the result of an uninterrupted run on the same machine and
             thread count; a checkpoint of another run is replaced, with a warning.
         """
@@ -351,32 +351,31 @@ class PerExampleScrambler:
                     stacklevel=2,
                 )
 
-        def snapshot(step: int) -> dict[str, object]:
-            """The state after ``step`` updates (copies: the optimiser updates in place)."""
-            return {
-                "step": step, "params": copy.deepcopy(params.state_dict()),
-                "optimizer": copy.deepcopy(opt.state_dict()), "generators": [g.get_state() for g in gens],
-            }  # fmt: skip
-
         last_saved = [first]
 
-        def save(state: dict[str, object]) -> None:
+        def save(step: int, generator_states: list[torch.Tensor]) -> None:
             save_checkpoint(checkpoint, {
-                "format": CHECKPOINT_FORMAT, "run": run_id, "reference_signature": ref_signature,
+                "format": CHECKPOINT_FORMAT, "run": run_id, "step": step,
+                "reference_signature": ref_signature,
                 "seconds": seconds_before + time.perf_counter() - t0,
+                "params": params.state_dict(), "optimizer": opt.state_dict(),
+                "generators": generator_states,
                 "trace": {k: torch.from_numpy(v) for k, v in trace.items()},
-            } | state)  # fmt: skip
-            last_saved[0] = int(state["step"])  # type: ignore[call-overload]
+            })  # fmt: skip
+            last_saved[0] = step
 
         chunk = st.samples if st.max_batch is None else max(1, st.max_batch // b)
         sign = 1.0 if st.mode == "inclusion" else -1.0
         bar = tqdm(range(first, st.steps), desc=f"scrambling ({st.mode})", disable=not progress, leave=False)
-        at_start = None
+        # An interrupted update is redone from its start. Until opt.step() begins, parameters and
+        # optimiser still hold that state (``unchanged``); only the generators' earlier states are kept.
+        step, unchanged, gens_at_start = first, False, []
         try:
             with arithmetic(self.predictor):  # TF32 etc. must hold during backward too
                 for step in bar:
-                    if checkpoint is not None:  # an interrupted update is redone from here
-                        at_start = snapshot(step)
+                    if checkpoint is not None:
+                        gens_at_start = [g.get_state() for g in gens]
+                        unchanged = True
                     opt.zero_grad(set_to_none=True)
                     scores = params()
                     pssm = scramble_pssm(x, scores, bg, st.mode, mask)
@@ -400,6 +399,7 @@ class PerExampleScrambler:
                         done += k
                     if st.clip_value is not None:  # element-wise, as Keras' clipvalue (published with-MSA)
                         torch.nn.utils.clip_grad_value_(params.parameters(), st.clip_value)
+                    unchanged = False
                     opt.step()
                     div_mean = (div_sum / st.samples).cpu().numpy()
                     trace["divergence"][step] = div_mean
@@ -410,12 +410,12 @@ class PerExampleScrambler:
                     if checkpoint is not None and (
                         (step + 1) % checkpoint_every == 0 or step + 1 == st.steps
                     ):
-                        save(snapshot(step + 1))
+                        save(step + 1, [g.get_state() for g in gens])
                     if callback is not None:
                         callback(step, {k: v[step] for k, v in trace.items()})
         except KeyboardInterrupt:  # Ctrl-C, SIGTERM via the CLI, a budget stop: keep what is done
-            if at_start is not None and at_start["step"] > last_saved[0]:  # type: ignore[operator]
-                save(at_start)
+            if unchanged and step > last_saved[0]:
+                save(step, gens_at_start)
             raise
 
         with torch.no_grad():

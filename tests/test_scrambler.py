@@ -279,6 +279,23 @@ def test_a_run_stopped_mid_update_saves_it_and_resumes_bit_for_bit(tmp_path):
     for k in full.trace:
         np.testing.assert_array_equal(resumed.trace[k], full.trace[k])
 
+    # stopped after an update's parameter step (here in the callback): that state cannot be saved as any
+    # update's start, so the last periodic checkpoint stands and the resumed run is still exact
+    def stop_after_update_8(step, _):
+        if step == 7:
+            raise KeyboardInterrupt
+
+    late = tmp_path / "late.ckpt"
+    with pytest.raises(KeyboardInterrupt):
+        PerExampleScrambler(PositionReader([2, 7]), **settings).attribute(
+            x, bg, seed=4, checkpoint=late, checkpoint_every=3, callback=stop_after_update_8
+        )
+    assert load_checkpoint(late)["step"] == 6
+    resumed = PerExampleScrambler(PositionReader([2, 7]), **settings).attribute(
+        x, bg, seed=4, checkpoint=late
+    )
+    np.testing.assert_array_equal(resumed.importance, full.importance)
+
     # stopped during the first update of a resumed run: nothing new, the checkpoint is left alone
     again = tmp_path / "again.ckpt"
     for stop_at in (1 + 2 * 7 + 2, 2):

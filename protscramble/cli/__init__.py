@@ -53,10 +53,8 @@ def _sigterm_stops_like_ctrl_c() -> Iterator[None]:
     checkpoint and temporary files are removed, so a rerun resumes. Left alone where SIGTERM is
     ignored or where handlers cannot be set (not the main thread).
     """
-    if threading.current_thread() is not threading.main_thread() or signal.getsignal(signal.SIGTERM) in (
-        signal.SIG_IGN,
-        None,
-    ):
+    ignored = signal.getsignal(signal.SIGTERM) in (signal.SIG_IGN, None)
+    if ignored or threading.current_thread() is not threading.main_thread():
         yield
         return
 
