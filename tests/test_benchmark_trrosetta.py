@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import re
 from pathlib import Path
 
 import numpy as np
@@ -485,6 +486,36 @@ def test_an_interrupted_scrambler_resumes_from_its_checkpoint(tmp_path, monkeypa
         assert read_tsv(out / "proteins" / "toy_a" / name) == read_tsv(fresh / "proteins" / "toy_a" / name), (
             name
         )
+
+
+def test_progress_rate_follows_the_recent_updates(tmp_path, monkeypatch):
+    """On a CPU that another job starts or stops sharing, the time left must follow the new rate."""
+    import types
+
+    from protscramble.benchmark import methods as bench_methods
+
+    # a fake clock: the setup and the first 10 updates take 1 s each, the rest 10 s each
+    ticks = iter([0.0] + [float(i) for i in range(1, 11)] + [10.0 + 10 * i for i in range(1, 21)])
+    monkeypatch.setattr(bench_methods, "time", types.SimpleNamespace(monotonic=lambda: next(ticks)))
+    monkeypatch.setattr(bench_methods, "PROGRESS_SECONDS", 5.0)
+    logs: list[str] = []
+    run_benchmark(
+        PROTEINS[:1],
+        ["scrambler_inclusion"],
+        TINY.with_overrides(steps=30),
+        tmp_path / "b",
+        predictor=ToyPairPredictor(),
+        log=logs.append,
+    )
+    lines = [
+        (int(u), float(r), int(left))
+        for m in logs
+        for u, r, left in re.findall(r"update (\d+)/30, .*, ([\d.]+) s/update, ~(\d+) min left", m)
+    ]
+    # a line every 5 s of the clock: updates 5 and 10 at 1 s each, then each slow update, whose
+    # 10 s/update (19 left: ~3 min) a run average would put at 1.8 s/update (~1 min)
+    assert lines[:3] == [(5, 1.0, 0), (10, 1.0, 0), (11, 10.0, 3)]
+    assert [u for u, _, _ in lines] == [5, 10, *range(11, 31)] and {r for _, r, _ in lines[2:]} == {10.0}
 
 
 def test_results_move_between_machines_and_a_skipped_ddg_is_added_later(tmp_path, monkeypatch):

@@ -108,22 +108,24 @@ def _scrambler(mode: str) -> Callable[[MethodInput], Explanation]:
             clip_value=m.clip_value,
         )
 
-        t0 = time.monotonic()
+        # (time, updates done) at the last progress line: the rate is over the updates since then,
+        # so "min left" follows a change of load (a shared CPU) instead of the run's average.
         first: list[int] = []  # the first update this process ran (> 0 when resumed)
-        last_log = [t0]
+        last_log = [time.monotonic(), 0]
 
         def progress(step: int, trace: dict[str, np.ndarray]) -> None:
             if not first:
                 first.append(step)
+                last_log[1] = step
                 if step > 0:
                     m.log(f"scrambler_{mode}: resumed at update {step + 1}/{m.steps}")
             now = time.monotonic()
             done = step + 1
             if done % PROGRESS_EVERY and done != m.steps and now - last_log[0] < PROGRESS_SECONDS:
                 return
-            last_log[0] = now
             kl, bits = float(trace["divergence"].mean()), float(trace["bits"].mean())
-            rate = (now - t0) / (done - first[0])  # this process's updates, setup included
+            rate = (now - last_log[0]) / (done - last_log[1])  # the first line includes setup
+            last_log[:] = [now, done]
             m.log(
                 f"scrambler_{mode}: update {done}/{m.steps}, KL {kl:.3f}, {bits:.2f} bits, "
                 f"{rate:.1f} s/update, ~{rate * (m.steps - done) / 60:.0f} min left"
