@@ -319,7 +319,7 @@ def explain_trrosetta(
 
 _SAFE = re.compile(r"[^A-Za-z0-9_.-]+")
 #: Settings added after results were first written, with the value older results had implicitly.
-LATER_DEFAULTS: dict[str, Any] = {"scramble_msa": False, "clip_value": None}
+LATER_DEFAULTS: dict[str, Any] = {"scramble_msa": False, "clip_value": None, "accumulation_steps": 1}
 
 
 def safe_name(name: str) -> str:

@@ -49,6 +49,10 @@ class ScramblerSettings:
     kl_direction: str = "forward"
     clip_value: float | None = None
     max_batch: int | None = None
+    # Keras AdamAccumulate as published: the samples form this many equal groups whose gradients
+    # are clipped each on its own, then averaged into one update. Only matters with ``clip_value``
+    # (element-wise clipping is not linear); the published trRosetta runs used 2 groups of 4.
+    accumulation_steps: int = 1
 
     def validate(self) -> None:
         if self.mode not in MODES:
@@ -73,6 +77,19 @@ class ScramblerSettings:
             raise InvalidParameterError(f"gradient clip value must be > 0, got {self.clip_value}")
         if self.max_batch is not None and self.max_batch < 1:
             raise InvalidParameterError(f"max batch must be at least 1, got {self.max_batch}")
+        if self.accumulation_steps < 1 or self.samples % self.accumulation_steps:
+            raise InvalidParameterError(
+                f"accumulation steps must divide the {self.samples} samples per update, "
+                f"got {self.accumulation_steps}"
+            )
+
+    def fingerprint_fields(self) -> dict[str, object]:
+        """The settings that identify a run, without fields added later at their old value
+        (so a checkpoint written before such a field existed still resumes)."""
+        d = asdict(self)
+        if d["accumulation_steps"] == 1:
+            del d["accumulation_steps"]
+        return d
 
 
 _NORM_EPS = 1e-5
@@ -325,7 +342,7 @@ class PerExampleScrambler:
         # The reference enters by shape here and by a tolerant signature below (see REFERENCE_RTOL).
         run_id = _fingerprint(
             x, bg, mask, init_scores,
-            extra=(asdict(st), seeds, {k: tuple(v.shape) for k, v in sorted(reference.items())}),
+            extra=(st.fingerprint_fields(), seeds, {k: tuple(v.shape) for k, v in sorted(reference.items())}),
         )  # fmt: skip
         ref_signature = _reference_signature(reference) if checkpoint is not None else {}
         first, seconds_before = 0, 0.0
@@ -382,23 +399,41 @@ class PerExampleScrambler:
                     bits = conservation_bits(pssm, bg, mask)
                     penalty = conservation_penalty(bits, st.target_bits, st.entropy_weight)
                     div_sum = torch.zeros(b, device=device)
-                    done = 0
-                    while done < st.samples:
-                        k = min(chunk, st.samples - done)
-                        samples = sample_pssm(pssm, k, st.sampling, st.temperature, gens, mask, x)
-                        forward = scrambled_forward(
-                            self.predictor, scores, st.mode, k, gens, position_mask=mask
-                        )
-                        pred = forward(samples.reshape(k * b, length, a))
-                        div = self.divergence(_repeat_reference(reference, k), pred).reshape(k, b).sum(0)
-                        last = done + k >= st.samples
-                        # Accumulate gradients chunk by chunk so memory is bounded by max_batch.
-                        chunk_loss = (sign * div / st.samples).sum() + (penalty.sum() if last else 0.0)
-                        chunk_loss.backward(retain_graph=not last)
-                        div_sum += div.detach()
-                        done += k
-                    if st.clip_value is not None:  # element-wise, as Keras' clipvalue (published with-MSA)
-                        torch.nn.utils.clip_grad_value_(params.parameters(), st.clip_value)
+                    groups = st.accumulation_steps
+                    group_size = st.samples // groups
+                    summed: list[torch.Tensor] = []  # clipped gradients of the groups so far
+                    for group in range(groups):
+                        done = 0
+                        while done < group_size:
+                            k = min(chunk, group_size - done)
+                            samples = sample_pssm(pssm, k, st.sampling, st.temperature, gens, mask, x)
+                            forward = scrambled_forward(
+                                self.predictor, scores, st.mode, k, gens, position_mask=mask
+                            )
+                            pred = forward(samples.reshape(k * b, length, a))
+                            div = self.divergence(_repeat_reference(reference, k), pred).reshape(k, b).sum(0)
+                            last = done + k >= group_size
+                            # Accumulate gradients chunk by chunk so memory is bounded by max_batch;
+                            # each group's loss is its mean divergence plus the penalty, as a Keras step.
+                            chunk_loss = (sign * div / group_size).sum() + (penalty.sum() if last else 0.0)
+                            chunk_loss.backward(retain_graph=not (last and group == groups - 1))
+                            div_sum += div.detach()
+                            done += k
+                        if (
+                            st.clip_value is not None
+                        ):  # element-wise, as Keras' clipvalue (published with-MSA)
+                            torch.nn.utils.clip_grad_value_(params.parameters(), st.clip_value)
+                        if groups > 1:
+                            grads = [p.grad for p in params.parameters()]
+                            summed = (
+                                [g.clone() for g in grads]
+                                if not summed
+                                else [s + g for s, g in zip(summed, grads, strict=True)]
+                            )
+                            opt.zero_grad(set_to_none=True)
+                    if groups > 1:  # AdamAccumulate: the mean of the groups' clipped gradients
+                        for p, s in zip(params.parameters(), summed, strict=True):
+                            p.grad = s / groups
                     unchanged = False
                     opt.step()
                     div_mean = (div_sum / st.samples).cpu().numpy()

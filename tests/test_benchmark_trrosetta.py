@@ -163,6 +163,14 @@ def test_protocols_train_on_the_published_divergence_unless_told_otherwise():
         assert exp.settings["clip_value"] is None
     clipped = METHODS["scrambler_occlusion"](MethodInput(pred, x, bg, ref, TINY, 0.5, 2, clip_value=0.5))
     assert clipped.settings["clip_value"] == 0.5
+    assert clipped.settings["accumulation_steps"] == 1
+    # the published runs clipped each of two 4-sample groups (Keras AdamAccumulate)
+    assert (PROTOCOLS["published"].samples, PROTOCOLS["published"].accumulation_steps) == (8, 2)
+    grouped = TINY.with_overrides(accumulation_steps=2)
+    exp = METHODS["scrambler_inclusion"](MethodInput(pred, x, bg, ref, grouped, 0.5, 2, clip_value=0.5))
+    assert exp.settings["accumulation_steps"] == 2
+    # results written before the setting existed (one group) keep matching
+    assert "accumulation_steps" not in TINY.as_dict() and grouped.as_dict()["accumulation_steps"] == 2
     assert PROTOCOLS["published"].kl_direction == "reverse"
     with pytest.raises(InvalidParameterError, match="KL direction"):
         TINY.with_overrides(kl_direction="sideways")
@@ -177,6 +185,24 @@ def test_bad_input_is_rejected(tmp_path):
         TINY.with_overrides(fractions=(0.3, 0.1))
     with pytest.raises(InvalidParameterError):
         TINY.with_overrides(fractions=(0.0, 0.5))
+    with pytest.raises(InvalidParameterError, match="accumulation steps"):
+        PROTOCOLS["published"].with_overrides(samples=3)
+    assert (
+        main(
+            [
+                "benchmark",
+                "trrosetta",
+                "--protocol",
+                "published",
+                "--samples",
+                "3",
+                "--out",
+                str(tmp_path / "x"),
+            ]
+        )
+        == 2
+    )
+    assert not (tmp_path / "x").exists()
     assert main(["benchmark", "trrosetta", "--methods", "nope", "--out", str(tmp_path / "x")]) == 2
     assert main(["benchmark", "trrosetta", "--protocol", "fast", "--out", str(tmp_path / "x")]) == 2
     assert (

@@ -111,9 +111,9 @@ def test_explain_multi_record_fasta_resumes(tmp_path, capsys):
     code, _, err = _run(capsys, *args)
     assert code == 0 and "already done" in err
     assert (out / "a" / "summary.json").stat().st_mtime_ns == stamp
-    # a result written before --scramble-msa/--clip-value existed still counts as done...
+    # a result written before --scramble-msa/--clip-value/--accumulation-steps existed still counts as done...
     summary = json.loads((out / "a" / "summary.json").read_text())
-    for key in ("scramble_msa", "clip_value"):
+    for key in ("scramble_msa", "clip_value", "accumulation_steps"):
         del summary["settings"][key]
     (out / "a" / "summary.json").write_text(json.dumps(summary))
     code, _, err = _run(capsys, *args)
@@ -147,6 +147,7 @@ def _write(tmp_path, name, data):
         (lambda t: ["--sequence", SEQ, "--precision", "tf32", "--device", "cpu"], "tf32 needs a CUDA device"),
         (lambda t: ["--sequence", SEQ, "--scramble-msa"], "--scramble-msa needs an alignment"),
         (lambda t: ["--sequence", SEQ, "--clip-value", "0"], "must be > 0"),
+        (lambda t: ["--sequence", SEQ, "--accumulation-steps", "3"], "accumulation steps must divide the 8"),
     ],
 )
 def test_bad_input_one_line_nonzero_no_output(tmp_path, capsys, make_args, message):

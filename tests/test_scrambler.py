@@ -334,3 +334,56 @@ def test_checkpoint_tolerates_summation_order_not_another_reference(tmp_path):
     with pytest.warns(UserWarning, match="holds another run"):
         fresh = scr.attribute(x, bg, seed=1, reference=other_ref, checkpoint=ckpt, checkpoint_every=2)
     assert "resumed_at_step" not in fresh.settings
+
+
+def test_accumulated_groups_without_clipping_are_the_plain_update():
+    # Two groups of two samples average to the four-sample mean: only clipping tells them apart.
+    x, bg = _inputs(2), torch.full((12, 4), 0.25)
+    plain = PerExampleScrambler(PositionReader([1, 4]), steps=20, samples=4, max_batch=4).attribute(
+        x, bg, seed=3
+    )
+    grouped = PerExampleScrambler(
+        PositionReader([1, 4]), steps=20, samples=4, max_batch=4, accumulation_steps=2
+    ).attribute(x, bg, seed=3)
+    assert np.allclose(plain.importance, grouped.importance, atol=1e-4)
+    assert grouped.settings["accumulation_steps"] == 2
+
+
+class _GradientRecorder(torch.optim.Adam):
+    """Adam that keeps the gradient it is handed at every update."""
+
+    seen: list[torch.Tensor] = []
+
+    def step(self, closure=None):
+        _GradientRecorder.seen.append(
+            torch.cat([p.grad.flatten() for g in self.param_groups for p in g["params"]])
+        )
+        return super().step(closure)
+
+
+def test_each_group_is_clipped_before_the_groups_are_averaged(monkeypatch):
+    # Keras' AdamAccumulate with clipvalue (the published trRosetta runs): each group's gradient is
+    # clipped, then the groups are averaged. At a tiny clip every clipped element is +-c, so the
+    # average is 0 where the groups disagree in sign; clipping the mean instead gives +-c everywhere.
+    monkeypatch.setattr(torch.optim, "Adam", _GradientRecorder)
+    x, bg, c = _inputs(1, length=12), torch.full((12, 4), 0.25), 1e-7
+    seen = _GradientRecorder.seen
+    seen.clear()
+    PerExampleScrambler(PositionReader([1, 4, 8]), steps=6, samples=4, clip_value=c).attribute(x, bg, seed=5)
+    whole = torch.cat(seen)
+    seen.clear()
+    PerExampleScrambler(
+        PositionReader([1, 4, 8]), steps=6, samples=4, clip_value=c, accumulation_steps=2
+    ).attribute(x, bg, seed=5)
+    grouped = torch.cat(seen)
+    nonzero = whole != 0
+    assert torch.allclose(whole[nonzero].abs(), torch.tensor(c))
+    assert torch.all(((grouped.abs() - c).abs() < 1e-12) | (grouped == 0))
+    assert (grouped[nonzero] == 0).any()  # some elements where the two groups pulled opposite ways
+
+
+def test_accumulation_steps_must_divide_the_samples():
+    with pytest.raises(InvalidParameterError, match="accumulation steps"):
+        PerExampleScrambler(PositionReader([0]), samples=8, accumulation_steps=3)
+    with pytest.raises(InvalidParameterError, match="accumulation steps"):
+        PerExampleScrambler(PositionReader([0]), accumulation_steps=0)

@@ -159,6 +159,7 @@ class BatchConfig:
             "kl_direction": e["kl_direction"],
             "scramble_msa": e["scramble_msa"],
             "clip_value": e["clip_value"],
+            "accumulation_steps": e["accumulation_steps"],
         }
 
     def as_dict(self) -> dict[str, Any]:
@@ -310,6 +311,7 @@ def build_config(
         sampling=explain["sampling"],
         kl_direction=explain["kl_direction"],
         clip_value=explain["clip_value"],
+        accumulation_steps=explain["accumulation_steps"],
         max_batch=explain["max_batch"],
     ).validate()
     compare = _dataclass_section(CompareSettings, "compare", _section(data.get("compare"), "compare"))

@@ -106,6 +106,7 @@ def _scrambler(mode: str) -> Callable[[MethodInput], Explanation]:
             learning_rate=m.protocol.learning_rate,
             kl_direction=m.protocol.kl_direction,
             clip_value=m.clip_value,
+            accumulation_steps=m.protocol.accumulation_steps,
         )
 
         # (time, updates done) at the last progress line: the rate is over the updates since then,

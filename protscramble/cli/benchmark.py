@@ -44,6 +44,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     t.add_argument("--out", required=True, help="output folder (resumable)")
     t.add_argument("--steps", type=positive_int, help="override the protocol's optimiser steps")
     t.add_argument("--samples", type=positive_int, help="override the scrambler's samples per step")
+    t.add_argument(
+        "--accumulation-steps",
+        type=positive_int,
+        help="override the groups of samples whose gradients are clipped each on its own and averaged "
+        "into one update (published: 2, as the published Keras AdamAccumulate; quick: 1)",
+    )
     t.add_argument("--eval-samples", type=positive_int, help="override the evaluation samples")
     t.add_argument("--faithfulness-samples", type=positive_int, help="override the faithfulness samples")
     t.add_argument(
@@ -85,6 +91,7 @@ def _run_trrosetta(args: argparse.Namespace) -> int:
     protocol = PROTOCOLS[args.protocol].with_overrides(
         steps=args.steps,
         samples=args.samples,
+        accumulation_steps=args.accumulation_steps,
         eval_samples=args.eval_samples,
         faithfulness_samples=args.faithfulness_samples,
         precision=args.precision,

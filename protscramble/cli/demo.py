@@ -47,7 +47,7 @@ def run(args: argparse.Namespace) -> int:
         )
     ns = argparse.Namespace(
         mode="inclusion", target_bits=1.0, background="native", pseudocount=1.0, background_a3m=None,
-        no_msa_features=False, scramble_msa=False, clip_value=None, models="xaa", weights=None, learning_rate=0.01, temperature=0.5,
+        no_msa_features=False, scramble_msa=False, clip_value=None, accumulation_steps=1, models="xaa", weights=None, learning_rate=0.01, temperature=0.5,
         sampling="gumbel_softmax", entropy_weight=10.0, kl_direction="reverse", eval_samples=16, max_batch=None, precision="auto", compile="auto",
         overwrite=True, **vars(args),
     )  # fmt: skip

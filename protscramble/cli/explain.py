@@ -56,6 +56,13 @@ def add_scrambler_arguments(p: argparse.ArgumentParser, steps: int = 500, sample
         type=positive_float,
         help="clip every gradient element to +-this before each update (published with-MSA: 0.5)",
     )
+    p.add_argument(
+        "--accumulation-steps",
+        type=positive_int,
+        default=1,
+        help="split each update's samples into this many groups, clip each group's gradient on its "
+        "own and average them (published trRosetta runs: 2 groups of 4; only matters with --clip-value)",
+    )
     p.add_argument("--models", default="xaa", help="xaa, all, or a comma list of xaa..xae")
     p.add_argument("--weights", help="folder or archive with model.x??.pt")
     p.add_argument("--seed", type=int, default=0)
@@ -142,6 +149,7 @@ def run_explain(args: argparse.Namespace, proteins: list) -> int:
         "models": args.models.split(",") if args.models != "all" else None,
         "scramble_msa": args.scramble_msa,
         "clip_value": args.clip_value,
+        "accumulation_steps": args.accumulation_steps,
     }
     todo = []
     for p in proteins:
@@ -196,6 +204,7 @@ def run_explain(args: argparse.Namespace, proteins: list) -> int:
         max_batch=args.max_batch,
         scramble_msa=args.scramble_msa,
         clip_value=args.clip_value,
+        accumulation_steps=args.accumulation_steps,
         checkpoint_dir=checkpoints,
         on_result=write,
     )
