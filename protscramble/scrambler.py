@@ -419,16 +419,13 @@ class PerExampleScrambler:
                             chunk_loss.backward(retain_graph=not (last and group == groups - 1))
                             div_sum += div.detach()
                             done += k
-                        if (
-                            st.clip_value is not None
-                        ):  # element-wise, as Keras' clipvalue (published with-MSA)
+                        # element-wise, as Keras' clipvalue (published with-MSA); per group, as AdamAccumulate
+                        if st.clip_value is not None:
                             torch.nn.utils.clip_grad_value_(params.parameters(), st.clip_value)
-                        if groups > 1:
+                        if groups > 1:  # set the group's gradients aside; the next group starts from zero
                             grads = [p.grad for p in params.parameters()]
                             summed = (
-                                [g.clone() for g in grads]
-                                if not summed
-                                else [s + g for s, g in zip(summed, grads, strict=True)]
+                                grads if not summed else [s + g for s, g in zip(summed, grads, strict=True)]
                             )
                             opt.zero_grad(set_to_none=True)
                     if groups > 1:  # AdamAccumulate: the mean of the groups' clipped gradients
