@@ -422,15 +422,13 @@ class PerExampleScrambler:
                         # element-wise, as Keras' clipvalue (published with-MSA); per group, as AdamAccumulate
                         if st.clip_value is not None:
                             torch.nn.utils.clip_grad_value_(params.parameters(), st.clip_value)
-                        if groups > 1:  # set the group's gradients aside; the next group starts from zero
-                            grads = [p.grad for p in params.parameters()]
-                            summed = (
-                                grads if not summed else [s + g for s, g in zip(summed, grads, strict=True)]
-                            )
-                            opt.zero_grad(set_to_none=True)
-                    if groups > 1:  # AdamAccumulate: the mean of the groups' clipped gradients
-                        for p, s in zip(params.parameters(), summed, strict=True):
-                            p.grad = s / groups
+                        # set the group's gradients aside; the next group starts from zero
+                        grads = [p.grad for p in params.parameters()]
+                        summed = grads if not summed else [s + g for s, g in zip(summed, grads, strict=True)]
+                        opt.zero_grad(set_to_none=True)
+                    # AdamAccumulate: the mean of the groups' clipped gradients (one group: unchanged, x / 1 is exact)
+                    for p, s in zip(params.parameters(), summed, strict=True):
+                        p.grad = s / groups
                     unchanged = False
                     opt.step()
                     div_mean = (div_sum / st.samples).cpu().numpy()

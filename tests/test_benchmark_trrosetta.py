@@ -187,21 +187,8 @@ def test_bad_input_is_rejected(tmp_path):
         TINY.with_overrides(fractions=(0.0, 0.5))
     with pytest.raises(InvalidParameterError, match="accumulation steps"):
         PROTOCOLS["published"].with_overrides(samples=3)
-    assert (
-        main(
-            [
-                "benchmark",
-                "trrosetta",
-                "--protocol",
-                "published",
-                "--samples",
-                "3",
-                "--out",
-                str(tmp_path / "x"),
-            ]
-        )
-        == 2
-    )
+    odd = ["--protocol", "published", "--samples", "3"]
+    assert main(["benchmark", "trrosetta", *odd, "--out", str(tmp_path / "x")]) == 2
     assert not (tmp_path / "x").exists()
     assert main(["benchmark", "trrosetta", "--methods", "nope", "--out", str(tmp_path / "x")]) == 2
     assert main(["benchmark", "trrosetta", "--protocol", "fast", "--out", str(tmp_path / "x")]) == 2
