@@ -200,6 +200,48 @@ def test_bad_input_is_rejected(tmp_path):
     )
 
 
+def test_the_keras_instance_norm_reaches_the_predictor_and_the_record(tmp_path, monkeypatch):
+    import protscramble.predictors.trrosetta as trrosetta
+
+    made = []
+
+    class Recorder(ToyPairPredictor):
+        def __init__(self, *args, **kwargs) -> None:
+            super().__init__()
+            made.append(kwargs)
+            self.instance_norm = kwargs.get("instance_norm", "trrosetta")
+
+    monkeypatch.setattr(trrosetta, "TrRosetta", Recorder)
+    root = shared_file("trrosetta", "published_results.tsv").parents[1]
+    args = [
+        "benchmark",
+        "trrosetta",
+        "--proteins",
+        "TR005257",
+        "--methods",
+        "random",
+        "--data-dir",
+        str(root),
+    ]
+    args += ["--faithfulness-samples", "2", "--eval-samples", "2", "--no-figures"]
+    assert main([*args, "--instance-norm", "keras", "--out", str(tmp_path / "k")]) == 0
+    assert made[-1]["instance_norm"] == "keras"
+    done = json.loads((tmp_path / "k" / "proteins" / "TR005257" / "done.json").read_text())
+    assert done["settings"]["protocol"]["instance_norm"] == "keras"
+    # the default is the network as trained, and is left out of the record (older results still match)
+    assert main([*args, "--out", str(tmp_path / "t")]) == 0
+    assert made[-1]["instance_norm"] == "trrosetta"
+    done = json.loads((tmp_path / "t" / "proteins" / "TR005257" / "done.json").read_text())
+    assert "instance_norm" not in done["settings"]["protocol"]
+    with pytest.raises(InvalidParameterError, match="instance norm"):
+        TINY.with_overrides(instance_norm="tensorflow")
+    # a given predictor must be the network the protocol names
+    keras = TINY.with_overrides(instance_norm="keras")
+    with pytest.raises(InvalidParameterError, match="instance norm"):
+        run_benchmark(PROTEINS, ["random"], keras, tmp_path / "x", predictor=ToyPairPredictor())
+    assert not (tmp_path / "x").exists()
+
+
 def test_protein_sets_from_shared_data():
     root = shared_file("trrosetta", "published_results.tsv").parents[1]
     assert [p.name for p in resolve_proteins("quick", root)] == ["TR005257", "hallucinated_0417"]

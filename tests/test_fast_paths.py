@@ -116,6 +116,19 @@ def test_compiled_fp32_matches_eager_across_lengths_and_checkpointing(trrosetta_
         assert torch.allclose(grad, eager_grad, rtol=1e-3, atol=1e-4 * eager_grad.abs().max().item())
 
 
+def test_compiled_keras_instance_norm_matches_eager(trrosetta_xaa):
+    _needs_compiler()
+    eager = TrRosetta(networks=trrosetta_xaa.networks, precision="fp32", instance_norm="keras")
+    fast = TrRosetta(networks=trrosetta_xaa.networks, precision="fp32", compile=True, instance_norm="keras")
+    x = torch.softmax(3 * torch.randn(2, 27, 20, generator=torch.Generator().manual_seed(5)), -1)
+    (eager_maps, eager_grad), (maps, grad) = _maps_and_grad(eager, x), _maps_and_grad(fast, x)
+    default = trrosetta_xaa(x)
+    for k in eager_maps:
+        assert (maps[k] - eager_maps[k]).abs().max() < 1e-4, k
+        assert (maps[k] - default[k]).abs().max() > 1e-3, k  # the compiled blocks did use the other norm
+    assert torch.allclose(grad, eager_grad, rtol=1e-3, atol=1e-4 * eager_grad.abs().max().item())
+
+
 def test_compiled_bf16_importance_agrees_with_fp32_at_least_as_well_as_seeds_do(
     trrosetta_xaa, fp32_importances
 ):

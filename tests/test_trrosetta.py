@@ -197,3 +197,27 @@ def test_too_long_for_memory_is_a_clear_error(trrosetta_xaa, monkeypatch):
     with pytest.raises(DeviceMemoryError, match="GiB"):
         trrosetta_xaa.check_fits(600, 1, with_grad=True)
     trrosetta_xaa.check_fits(30, 1, with_grad=True)
+
+
+def _keras_contrib_norm(x, running_mean=None, running_var=None, weight=None, bias=None, *args, **kwargs):
+    """keras_contrib's InstanceNormalization written out: (x - mean) / (std + 1e-3) * gamma + beta."""
+    mean = x.mean(dim=(2, 3), keepdim=True)
+    std = x.std(dim=(2, 3), keepdim=True, unbiased=False)
+    return (x - mean) / (std + 1e-3) * weight.view(1, -1, 1, 1) + bias.view(1, -1, 1, 1)
+
+
+def test_keras_instance_norm_is_the_keras_port_of_the_network(trrosetta_xaa, monkeypatch):
+    x = one_hot(SEQ).unsqueeze(0)
+    keras = TrRosetta(networks=trrosetta_xaa.networks, precision="fp32", instance_norm="keras")
+    ours = keras(x)
+    trained = trrosetta_xaa(x)
+    # the reference: the default network with every instance norm swapped for keras_contrib's
+    monkeypatch.setattr(F, "instance_norm", _keras_contrib_norm)
+    port = trrosetta_xaa(x)
+    for k in ours:
+        assert (ours[k] - port[k]).abs().max() < 1e-5, k
+        # a different network, but close: it is the same weights
+        assert 1e-4 < (ours[k] - trained[k]).abs().max() < 0.2, k
+    assert keras.with_msa(None).instance_norm == "keras"  # kept by derived predictors
+    with pytest.raises(InvalidParameterError, match="instance norm"):
+        TrRosetta(networks=trrosetta_xaa.networks, instance_norm="tensorflow")

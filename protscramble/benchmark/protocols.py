@@ -7,6 +7,7 @@ from typing import Any
 
 from ..errors import InvalidParameterError
 from ..objectives import KL_DIRECTIONS
+from ..predictors.trrosetta.network import INSTANCE_NORMS
 
 #: How the occlusion scrambler's conservation target follows the protein's (inclusion) target ``t``:
 #: ``complement`` keeps all but ``t`` bits of the sequence, so it selects as much information to destroy
@@ -40,6 +41,9 @@ class Protocol:
     # Each update averages the separately clipped gradients of this many groups of samples (Keras
     # AdamAccumulate, published: 2 x 4). Only changes results for proteins with gradient clipping.
     accumulation_steps: int = 1
+    # trRosetta's normalisation (predictors.trrosetta.network.INSTANCE_NORMS): "keras" is the Keras port
+    # behind the published numbers, (x - mean) / (std + 1e-3); the default is the network as trained.
+    instance_norm: str = "trrosetta"
 
     def steps_for(self, published_steps: int) -> int:
         """Optimiser updates for a protein whose published run used ``published_steps``."""
@@ -50,6 +54,8 @@ class Protocol:
         d["fractions"] = list(self.fractions)
         if d["accumulation_steps"] == 1:  # added later: results from before it still match
             del d["accumulation_steps"]
+        if d["instance_norm"] == "trrosetta":
+            del d["instance_norm"]
         return d
 
     def with_overrides(self, **overrides: Any) -> Protocol:
@@ -82,6 +88,10 @@ class Protocol:
             raise InvalidParameterError(
                 f"accumulation steps ({self.accumulation_steps}) must divide the samples per update "
                 f"({self.samples}); set both, e.g. --samples 8 --accumulation-steps 2"
+            )
+        if self.instance_norm not in INSTANCE_NORMS:
+            raise InvalidParameterError(
+                f"instance norm must be one of {', '.join(INSTANCE_NORMS)}, got {self.instance_norm!r}"
             )
         if list(self.fractions) != sorted(set(self.fractions)):
             raise InvalidParameterError("fractions must be increasing and distinct")

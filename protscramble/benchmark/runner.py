@@ -348,6 +348,11 @@ def run_benchmark(
     if len(set(names)) != len(names):
         raise InvalidParameterError("protein names must be distinct")
     protocol.validate()
+    if predictor is not None and getattr(predictor, "instance_norm", "trrosetta") != protocol.instance_norm:
+        raise InvalidParameterError(
+            f"the protocol's instance norm ({protocol.instance_norm}) is not the predictor's "
+            f"({getattr(predictor, 'instance_norm', 'trrosetta')})"
+        )
     out = Path(out_dir)
     (out / "proteins").mkdir(parents=True, exist_ok=True)
     for p, name in zip(proteins, names, strict=True):
@@ -364,6 +369,7 @@ def run_benchmark(
                 device=torch.device(device),
                 precision=protocol.precision,
                 compile=protocol.compile,
+                instance_norm=protocol.instance_norm,
             )
         _run_protein(p, predictor, methods, protocol, settings, pdir, log)
     write_summary(

@@ -18,6 +18,7 @@ from ..benchmark.proteins import data_dir
 from ..benchmark.protocols import OCCLUSION_BUDGETS
 from ..errors import InvalidParameterError
 from ..objectives import KL_DIRECTIONS
+from ..predictors.trrosetta.network import INSTANCE_NORMS
 from .common import add_device_argument, parse_methods, positive_int, resolve_device
 
 
@@ -76,6 +77,12 @@ def register(sub: argparse._SubParsersAction) -> None:
         type=int,
         help="seed of every stochastic step (default 0): scramblers, samples, permutations",
     )
+    t.add_argument(
+        "--instance-norm",
+        choices=INSTANCE_NORMS,
+        help="trRosetta's normalisation: trrosetta (default, as trained) or keras ((x - mean) / (std + "
+        "1e-3), the Keras port behind the published results; for comparing with them)",
+    )
     t.add_argument("--models", default="xaa", help="trRosetta models (default xaa)")
     t.add_argument("--data-dir", help="reference data folder (default ../shared/data)")
     t.add_argument("--no-resume", action="store_true", help="recompute finished proteins")
@@ -99,6 +106,7 @@ def _run_trrosetta(args: argparse.Namespace) -> int:
         kl_direction=args.kl_direction,
         seed=args.seed,
         occlusion_budget=args.occlusion_budget,
+        instance_norm=args.instance_norm,
     )
     proteins = resolve_proteins(args.proteins, args.data_dir)
     published = data_dir(args.data_dir) / "trrosetta" / "published_results.tsv"

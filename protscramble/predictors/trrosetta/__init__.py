@@ -2,10 +2,11 @@
 
 from .features import alignment_features, dca_features, msa_profile, sequence_features, sequence_weights
 from .model import TrRosetta, available_memory, bf16_supported, estimate_memory, resolve_precision
-from .network import OUTPUTS, TrRosettaNetwork
+from .network import INSTANCE_NORMS, OUTPUTS, TrRosettaNetwork
 from .weights import MODEL_NAMES, load_state_dict, parse_models, weights_folder
 
 __all__ = [
+    "INSTANCE_NORMS",
     "MODEL_NAMES",
     "OUTPUTS",
     "TrRosetta",

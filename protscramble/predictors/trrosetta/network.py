@@ -28,13 +28,27 @@ HEAD_BINS = {"theta": 25, "phi": 13, "dist": 37, "bb": 3, "omega": 25}
 OUTPUTS = ("dist", "omega", "theta", "phi")
 _CYCLE = (1, 2, 4, 8, 16)
 _EPS = 1e-6
+#: ``trrosetta``: (x - mean) / sqrt(var + 1e-6), as the network was trained (TensorFlow's instance_norm).
+#: ``keras``: (x - mean) / (std + 1e-3), keras_contrib's InstanceNormalization, which the Keras port of
+#: trRosetta used by the published scrambler runs; for reproducing those numbers only.
+INSTANCE_NORMS = ("trrosetta", "keras")
+_KERAS_EPS = 1e-3
 
 
-def _instance_norm(y: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor) -> torch.Tensor:
+def _instance_norm(
+    y: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor, keras: bool = False
+) -> torch.Tensor:
     """Instance norm in float32, written out so a compiler fuses it with the ELU and the residual add."""
     y = y.float()
     var, mean = torch.var_mean(y, dim=(2, 3), keepdim=True, correction=0)
-    return (y - mean) * torch.rsqrt(var + _EPS) * weight.view(1, -1, 1, 1) + bias.view(1, -1, 1, 1)
+    scale = 1.0 / (var.sqrt() + _KERAS_EPS) if keras else torch.rsqrt(var + _EPS)
+    return (y - mean) * scale * weight.view(1, -1, 1, 1) + bias.view(1, -1, 1, 1)
+
+
+def _eager_norm(h: torch.Tensor, norm: nn.Module, keras: bool) -> torch.Tensor:
+    if keras:
+        return _instance_norm(h, norm.weight, norm.bias, keras=True).to(h.dtype)
+    return F.instance_norm(h, weight=norm.weight, bias=norm.bias, eps=_EPS)
 
 
 def fused_block(
@@ -46,6 +60,7 @@ def fused_block(
     g2: torch.Tensor,
     b2: torch.Tensor,
     dilation: int,
+    keras: bool = False,
 ) -> torch.Tensor:
     """One residual block for the compiled path; the same maths as the eager block.
 
@@ -53,9 +68,9 @@ def fused_block(
     the instance norm that follows each convolution.
     """
     y = F.conv2d(h, w1, None, padding=dilation, dilation=dilation)
-    y = F.elu(_instance_norm(y, g1, b1)).to(h.dtype)
+    y = F.elu(_instance_norm(y, g1, b1, keras)).to(h.dtype)
     y = F.conv2d(y, w2, None, padding=dilation, dilation=dilation)
-    return F.elu(h.float() + _instance_norm(y, g2, b2)).to(h.dtype)
+    return F.elu(h.float() + _instance_norm(y, g2, b2, keras)).to(h.dtype)
 
 
 def compiler_available(device: torch.device) -> bool:
@@ -153,16 +168,22 @@ class TrRosettaNetwork(nn.Module):
         w = conv.weight[:, 2 * N_1D :, 0, 0]
         return torch.einsum("ck,ijk->cji", w, f2d.to(w.dtype)).unsqueeze(0) + bias
 
-    def embed(self, f1d: torch.Tensor, pair_term: torch.Tensor) -> torch.Tensor:
+    def embed(self, f1d: torch.Tensor, pair_term: torch.Tensor, keras_norm: bool = False) -> torch.Tensor:
         """First block on tiled features: f1d (N, L, 42), pair_term (1|N, C, L, L) -> (N, C, j, i)."""
         w = self.first_block[0].weight[:, :, 0, 0]
         u = torch.einsum("nlk,ck->ncl", f1d, w[:, :N_1D])  # f_i term, along W
         v = torch.einsum("nlk,ck->ncl", f1d, w[:, N_1D : 2 * N_1D])  # f_j term, along H
         h = u.unsqueeze(-2) + v.unsqueeze(-1) + pair_term
         norm, act = self.first_block[1], self.first_block[2]
-        return act(F.instance_norm(h, weight=norm.weight, bias=norm.bias, eps=_EPS))
+        return act(_eager_norm(h, norm, keras_norm))
 
-    def trunk(self, h: torch.Tensor, checkpoint_segments: int = 0, compiled: bool = False) -> torch.Tensor:
+    def trunk(
+        self,
+        h: torch.Tensor,
+        checkpoint_segments: int = 0,
+        compiled: bool = False,
+        keras_norm: bool = False,
+    ) -> torch.Tensor:
         """The residual blocks; with ``checkpoint_segments`` > 0 and gradients on, activations
         inside each segment are recomputed in the backward pass instead of kept (less memory,
         about one extra forward of compute). ``compiled`` runs them through ``torch.compile``
@@ -175,10 +196,10 @@ class TrRosettaNetwork(nn.Module):
                 h = h.to(torch.get_autocast_dtype(h.device.type))
             h = h.contiguous(memory_format=torch.channels_last)  # oneDNN's fast layout
         if checkpoint_segments <= 0 or not torch.is_grad_enabled():
-            return blocks(h, 0, n)
+            return blocks(h, 0, n, keras_norm)
         size = -(-n // checkpoint_segments)
         for start in range(0, n, size):
-            h = checkpoint(blocks, h, start, min(n, start + size), use_reentrant=False)
+            h = checkpoint(blocks, h, start, min(n, start + size), keras_norm, use_reentrant=False)
         return h
 
     def _weights_for(self, dtype: torch.dtype, device: torch.device) -> list[tuple[torch.Tensor, ...]]:
@@ -199,7 +220,7 @@ class TrRosettaNetwork(nn.Module):
             ]
         return self._fast_weights[key]
 
-    def _compiled_blocks(self, h: torch.Tensor, start: int, stop: int) -> torch.Tensor:
+    def _compiled_blocks(self, h: torch.Tensor, start: int, stop: int, keras: bool) -> torch.Tensor:
         fn = _compiled_block()
         weights = self._weights_for(h.dtype, h.device)
         # 5 dilations x grad/no-grad x dtypes exceed dynamo's default of 8 variants per function;
@@ -207,16 +228,16 @@ class TrRosettaNetwork(nn.Module):
         patch = torch._dynamo.config.patch(recompile_limit=64, suppress_errors=True)
         with patch, torch.autocast(h.device.type, enabled=False):
             for i in range(start, stop):
-                h = fn(h, *weights[i], self.layers[i][0].dilation[0])
+                h = fn(h, *weights[i], self.layers[i][0].dilation[0], keras)
         return h
 
-    def _blocks(self, h: torch.Tensor, start: int, stop: int) -> torch.Tensor:
+    def _blocks(self, h: torch.Tensor, start: int, stop: int, keras: bool) -> torch.Tensor:
         for i in range(start, stop):
             conv1, norm1, act, _, conv2, norm2 = self.layers[i]
-            y = act(F.instance_norm(conv1(h), weight=norm1.weight, bias=norm1.bias, eps=_EPS))
+            y = act(_eager_norm(conv1(h), norm1, keras))
             if self.dropout:
                 y = F.dropout(y, p=0.15, training=True)
-            y = F.instance_norm(conv2(y), weight=norm2.weight, bias=norm2.bias, eps=_EPS)
+            y = _eager_norm(conv2(y), norm2, keras)
             h = self.residual_activations[i](h + y)
         return h
 
@@ -238,5 +259,9 @@ class TrRosettaNetwork(nn.Module):
         pair_term: torch.Tensor,
         checkpoint_segments: int = 0,
         compiled: bool = False,
+        instance_norm: str = "trrosetta",
     ) -> dict[str, torch.Tensor]:
-        return self.heads(self.trunk(self.embed(f1d, pair_term), checkpoint_segments, compiled))
+        """``instance_norm``: one of :data:`INSTANCE_NORMS`."""
+        keras = instance_norm == "keras"
+        h = self.embed(f1d, pair_term, keras)
+        return self.heads(self.trunk(h, checkpoint_segments, compiled, keras))
