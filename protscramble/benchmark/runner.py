@@ -348,10 +348,10 @@ def run_benchmark(
     if len(set(names)) != len(names):
         raise InvalidParameterError("protein names must be distinct")
     protocol.validate()
-    if predictor is not None and getattr(predictor, "instance_norm", "trrosetta") != protocol.instance_norm:
+    given_norm = getattr(predictor, "instance_norm", "trrosetta")  # a non-trRosetta predictor: the default
+    if predictor is not None and given_norm != protocol.instance_norm:
         raise InvalidParameterError(
-            f"the protocol's instance norm ({protocol.instance_norm}) is not the predictor's "
-            f"({getattr(predictor, 'instance_norm', 'trrosetta')})"
+            f"the protocol's instance norm ({protocol.instance_norm}) is not the predictor's ({given_norm})"
         )
     out = Path(out_dir)
     (out / "proteins").mkdir(parents=True, exist_ok=True)
