@@ -153,6 +153,12 @@ def _inverse_softplus(s: torch.Tensor) -> torch.Tensor:
 CHECKPOINT_FORMAT = "protscramble-per-example"
 
 
+def _update_seed(seeds: Sequence[int], step: int) -> int:
+    """Seed of the global generator for update ``step`` of a run with per-example ``seeds``."""
+    digest = hashlib.sha256(f"{list(seeds)}:{step}".encode()).digest()
+    return int.from_bytes(digest[:8], "little") & (2**63 - 1)
+
+
 def _fingerprint(*tensors: torch.Tensor | None, extra: object = None) -> str:
     """SHA-256 of the tensors' bytes and ``repr(extra)``: what a checkpoint must have been run on."""
     h = hashlib.sha256(repr(extra).encode())
@@ -258,6 +264,7 @@ class PerExampleScrambler:
         callback: Callable[[int, dict[str, np.ndarray]], None] | None = None,
         checkpoint: str | os.PathLike | None = None,
         checkpoint_every: int = 25,
+        run_key: object = None,
     ) -> Explanation:
         """Optimise importance for a batch of equal-length inputs.
 
@@ -279,7 +286,10 @@ class PerExampleScrambler:
             Seeds the initial logits and every Gumbel draw. Each example has
             its own random streams, so an example's result does not depend
             on the other examples in its batch; a list gives one seed per
-            example.
+            example. A predictor with stochastic layers (dropout) draws from
+            torch's global generator, which is seeded at every update from the
+            seeds and the update's index (and restored afterwards), so such
+            runs repeat and resume exactly too; its draws are shared by the batch.
         progress
             Show a progress bar on stderr.
         callback
@@ -294,6 +304,10 @@ class PerExampleScrambler:
             :data:`REFERENCE_RTOL`), the run continues from
             it, bit for bit the result of an uninterrupted run on the same machine and
             thread count; a checkpoint of another run is replaced, with a warning.
+        run_key
+            JSON-like record of anything else the result depends on that the
+            engine cannot see (e.g. the predictor's dropout being on); a
+            checkpoint saved under another key is another run.
         """
         st = self.settings
         if inputs.dim() != 3:
@@ -317,12 +331,16 @@ class PerExampleScrambler:
         )
 
         t0 = time.perf_counter()
-        if reference is None:
-            with torch.no_grad():
-                reference = {k: v.detach().float() for k, v in self.predictor(x).items()}
         seeds = [int(seed)] * b if isinstance(seed, int) else [int(s) for s in seed]
         if len(seeds) != b:
             raise InvalidParameterError(f"{len(seeds)} seeds for a batch of {b}")
+        # The predictor's own randomness (dropout) comes from the global generator: fork it, and seed
+        # each update from (seeds, update), so a resumed run draws what the uninterrupted one did.
+        rng_devices = [device.index or 0] if device.type == "cuda" else []
+        if reference is None:
+            with torch.no_grad(), torch.random.fork_rng(devices=rng_devices):
+                torch.manual_seed(_update_seed(seeds, -1))
+                reference = {k: v.detach().float() for k, v in self.predictor(x).items()}
         if init_scores is None:
             # Random logits standardised over the scrambleable positions, so gamma = 1 and beta = 0
             # at the start, as published (the instance norm removes the draw's own mean and spread).
@@ -342,7 +360,8 @@ class PerExampleScrambler:
         # The reference enters by shape here and by a tolerant signature below (see REFERENCE_RTOL).
         run_id = _fingerprint(
             x, bg, mask, init_scores,
-            extra=(st.fingerprint_fields(), seeds, {k: tuple(v.shape) for k, v in sorted(reference.items())}),
+            extra=(st.fingerprint_fields(), seeds, {k: tuple(v.shape) for k, v in sorted(reference.items())})
+            + (() if run_key is None else (run_key,)),  # no key: the fingerprint of earlier checkpoints
         )  # fmt: skip
         ref_signature = _reference_signature(reference) if checkpoint is not None else {}
         first, seconds_before = 0, 0.0
@@ -388,8 +407,9 @@ class PerExampleScrambler:
         # optimiser still hold that state (``unchanged``); only the generators' earlier states are kept.
         step, unchanged, gens_at_start = first, False, []
         try:
-            with arithmetic(self.predictor):  # TF32 etc. must hold during backward too
+            with arithmetic(self.predictor), torch.random.fork_rng(devices=rng_devices):
                 for step in bar:
+                    torch.manual_seed(_update_seed(seeds, step))
                     if checkpoint is not None:
                         gens_at_start = [g.get_state() for g in gens]
                         unchanged = True

@@ -242,6 +242,74 @@ def test_the_keras_instance_norm_reaches_the_predictor_and_the_record(tmp_path, 
     assert not (tmp_path / "x").exists()
 
 
+class DropoutToy(ToyPairPredictor):
+    """ToyPairPredictor with a dropout switch; records whether dropout was on at each call."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.dropout = False
+        self.calls: list[bool] = []
+
+    def set_dropout(self, enabled: bool) -> None:
+        self.dropout = enabled
+
+    def __call__(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
+        self.calls.append(self.dropout)
+        h = torch.nn.functional.dropout(self.activation(x.float() @ self.embed), 0.5, training=self.dropout)
+        pair = h.unsqueeze(2) * h.unsqueeze(1)
+        return {k: torch.softmax(pair @ w, -1) for k, w in self.heads.items()}
+
+
+def test_optimiser_dropout_acts_only_while_the_scrambler_optimises(tmp_path):
+    proto = TINY.with_overrides(optimiser_dropout=True)
+    methods = ["scrambler_inclusion", "random"]
+    tr = DropoutToy()
+    run_benchmark(PROTEINS[:1], methods, proto, tmp_path / "d", predictor=tr)
+    # the reference is predicted without dropout, then the optimisation runs with it, and the
+    # evaluation, the random baseline and the curves without it again
+    on = [i for i, c in enumerate(tr.calls) if c]
+    assert tr.calls[0] is False and on and on == list(range(on[0], on[-1] + 1)) and on[-1] < len(tr.calls) - 1
+    assert tr.dropout is False
+    plain = run_benchmark(PROTEINS[:1], methods, TINY, tmp_path / "p", predictor=DropoutToy())
+    d, p = tmp_path / "d" / "proteins" / "toy_a", plain / "proteins" / "toy_a"
+    imp = [read_tsv(f / "importance.tsv") for f in (d, p)]
+    # dropout moved the scrambler, not the random baseline (nor its curves, below)
+    assert [r["scrambler_inclusion"] for r in imp[0]] != [r["scrambler_inclusion"] for r in imp[1]]
+    assert [r["random"] for r in imp[0]] == [r["random"] for r in imp[1]]
+    rand = [[r for r in read_tsv(f / "faithfulness.tsv") if r["method"] == "random"] for f in (d, p)]
+    assert rand[0] == rand[1]
+    assert json.loads((d / "done.json").read_text())["settings"]["protocol"]["optimiser_dropout"] is True
+    assert "optimiser_dropout" not in json.loads((p / "done.json").read_text())["settings"]["protocol"]
+    # repeatable: the dropout masks are seeded
+    again = run_benchmark(PROTEINS[:1], methods, proto, tmp_path / "a", predictor=DropoutToy())
+    assert read_tsv(again / "proteins" / "toy_a" / "importance.tsv") == read_tsv(d / "importance.tsv")
+    # a predictor without dropout is refused before anything is written
+    with pytest.raises(InvalidParameterError, match="dropout"):
+        run_benchmark(PROTEINS[:1], methods, proto, tmp_path / "x", predictor=ToyPairPredictor())
+    assert not (tmp_path / "x").exists()
+
+
+def test_cli_optimiser_dropout_reaches_the_record(tmp_path, monkeypatch):
+    import protscramble.predictors.trrosetta as trrosetta
+
+    monkeypatch.setattr(trrosetta, "TrRosetta", lambda *a, **k: DropoutToy())
+    root = shared_file("trrosetta", "published_results.tsv").parents[1]
+    args = [
+        "benchmark",
+        "trrosetta",
+        "--proteins",
+        "TR005257",
+        "--methods",
+        "random",
+        "--data-dir",
+        str(root),
+    ]
+    args += ["--faithfulness-samples", "2", "--eval-samples", "2", "--no-figures", "--out", str(tmp_path)]
+    assert main([*args, "--optimiser-dropout"]) == 0
+    done = json.loads((tmp_path / "proteins" / "TR005257" / "done.json").read_text())
+    assert done["settings"]["protocol"]["optimiser_dropout"] is True
+
+
 def test_protein_sets_from_shared_data():
     root = shared_file("trrosetta", "published_results.tsv").parents[1]
     assert [p.name for p in resolve_proteins("quick", root)] == ["TR005257", "hallucinated_0417"]

@@ -387,3 +387,72 @@ def test_accumulation_steps_must_divide_the_samples():
         PerExampleScrambler(PositionReader([0]), samples=8, accumulation_steps=3)
     with pytest.raises(InvalidParameterError, match="accumulation steps"):
         PerExampleScrambler(PositionReader([0]), accumulation_steps=0)
+
+
+class DropoutReader(PositionReader):
+    """PositionReader whose logits pass through dropout drawn from torch's global generator."""
+
+    def __call__(self, x):
+        logits = 6.0 * x[:, self.positions, :]
+        return {"y": torch.softmax(torch.nn.functional.dropout(logits, p=0.5, training=True), -1)}
+
+
+def test_a_stochastic_predictor_repeats_and_resumes_exactly_and_leaves_the_callers_generator(tmp_path):
+    x = _inputs()
+    bg = torch.full((12, 4), 0.25)
+    scr = PerExampleScrambler(
+        DropoutReader([2, 7]), mode="inclusion", target_bits=0.5, steps=12, samples=3, learning_rate=0.05
+    )
+    torch.manual_seed(123)
+    caller_state = torch.get_rng_state()
+    full = scr.attribute(x, bg, seed=4)
+    assert torch.equal(torch.get_rng_state(), caller_state)  # the caller's stream is not consumed
+    torch.rand(5)  # another global state: the same result all the same
+    np.testing.assert_array_equal(scr.attribute(x, bg, seed=4).importance, full.importance)
+    deterministic = PerExampleScrambler(
+        PositionReader([2, 7]), mode="inclusion", target_bits=0.5, steps=12, samples=3, learning_rate=0.05
+    ).attribute(x, bg, seed=4)
+    assert not np.array_equal(deterministic.importance, full.importance)  # the dropout did act
+
+    # interrupted after update 7 and resumed from update 6: the dropout masks of updates 6-11 are
+    # those of the uninterrupted run (each update's draws are seeded by the update, not the history)
+    ckpt = tmp_path / "run.ckpt"
+
+    def crash_at_7(step, _):
+        torch.rand(3)  # whatever the caller draws in between changes nothing
+        if step == 7:
+            raise _Stop
+
+    with pytest.raises(_Stop):
+        scr.attribute(x, bg, seed=4, checkpoint=ckpt, checkpoint_every=3, callback=crash_at_7)
+    resumed = scr.attribute(x, bg, seed=4, checkpoint=ckpt, checkpoint_every=3)
+    assert resumed.settings["resumed_at_step"] == 6
+    np.testing.assert_array_equal(resumed.importance, full.importance)
+    for k in full.trace:
+        np.testing.assert_array_equal(resumed.trace[k], full.trace[k])
+
+
+def test_a_checkpoint_under_another_run_key_is_another_run(tmp_path):
+    x = _inputs()
+    bg = torch.full((12, 4), 0.25)
+    scr = PerExampleScrambler(
+        PositionReader([2, 7]), mode="inclusion", target_bits=0.5, steps=6, samples=3, learning_rate=0.05
+    )
+    ckpt = tmp_path / "run.ckpt"
+
+    def crash_at_4(step, _):
+        if step == 4:
+            raise _Stop
+
+    with pytest.raises(_Stop):
+        scr.attribute(x, bg, seed=1, checkpoint=ckpt, checkpoint_every=2, callback=crash_at_4)
+    with pytest.warns(UserWarning, match="holds another run"):
+        keyed = scr.attribute(x, bg, seed=1, checkpoint=ckpt, run_key={"optimiser_dropout": True})
+    assert "resumed_at_step" not in keyed.settings
+    # the same key resumes
+    with pytest.raises(_Stop):
+        scr.attribute(
+            x, bg, seed=1, checkpoint=ckpt, checkpoint_every=2, callback=crash_at_4, run_key={"k": 1}
+        )
+    again = scr.attribute(x, bg, seed=1, checkpoint=ckpt, run_key={"k": 1})
+    assert again.settings["resumed_at_step"] == 4

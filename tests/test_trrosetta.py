@@ -221,3 +221,23 @@ def test_keras_instance_norm_is_the_keras_port_of_the_network(trrosetta_xaa, mon
     assert keras.with_msa(None).instance_norm == "keras"  # kept by derived predictors
     with pytest.raises(InvalidParameterError, match="instance norm"):
         TrRosetta(networks=trrosetta_xaa.networks, instance_norm="tensorflow")
+
+
+def test_dropout_draws_from_the_seeded_global_generator_and_switches_off(trrosetta_xaa):
+    x = one_hot(SEQ).unsqueeze(0)
+    plain = trrosetta_xaa(x)
+    tr = TrRosetta(networks=trrosetta_xaa.networks, precision="fp32")  # the same networks
+    try:
+        tr.set_dropout(True)
+        torch.manual_seed(0)
+        a = tr(x)
+        torch.manual_seed(0)
+        b = tr(x)
+        c = tr(x)
+    finally:
+        tr.set_dropout(False)
+    for k in plain:
+        assert torch.equal(a[k], b[k]), k  # seeded: repeatable
+        assert (a[k] - c[k]).abs().max() > 1e-3, k  # another draw, another prediction
+        assert (a[k] - plain[k]).abs().max() > 1e-3, k
+        assert torch.equal(trrosetta_xaa(x)[k], plain[k]), k  # off again for every predictor sharing them

@@ -12,6 +12,8 @@
 #              protocol: the Spearman aim over all designs
 #   nine       all nine methods on TR005257, Top7 and two designs, published protocol: the
 #              faithfulness aims
+#   keras      (only when named) T1001 at 1.5 bits with the Keras port's instance norm, optimised
+#              with and without trRosetta's dropout, bf16: is the row's gap the published Keras fit?
 # Every benchmark run resumes per protein, per method and from a scrambler's checkpoint; the
 # results come back as $OUT/issue7.tar.gz. Put that file in .device/results/ and call again to
 # continue where the budget stopped. Back here, finish the alanine scans (tmol) and the summary:
@@ -89,7 +91,13 @@ for stage in "${STAGES[@]}"; do
         bench designs --proteins designs --protocol published --methods scrambler_inclusion random ;;
     nine)
         bench nine --proteins TR005257,top7,sh3_r1_110_r2_15,pd1_r1_10_r2_0 --protocol published ;;
+    keras)
+        for d in "" --optimiser-dropout; do
+            # shellcheck disable=SC2086
+            bench "keras${d:+_dropout}" --proteins T1001@1.5 --protocol published --precision bf16 \
+                --instance-norm keras $d --methods scrambler_inclusion --faithfulness-samples 8
+        done ;;
     *)
-        say "unknown stage $stage (env, step, published, designs, nine)"; exit 2 ;;
+        say "unknown stage $stage (env, step, published, designs, nine, keras)"; exit 2 ;;
     esac
 done

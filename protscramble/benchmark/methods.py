@@ -40,6 +40,7 @@ from ..baselines import (
     IntegratedGradients,
     RandomImportance,
 )
+from ..errors import InvalidParameterError
 from ..explanation import Explanation
 from ..masking import conservation_bits
 from ..predictors.base import Predictor
@@ -132,10 +133,21 @@ def _scrambler(mode: str) -> Callable[[MethodInput], Explanation]:
                 f"{rate:.1f} s/update, ~{rate * (m.steps - done) / 60:.0f} min left"
             )
 
-        return scr.attribute(
-            m.x, m.background, reference=m.reference, seed=m.protocol.seed, callback=progress,
-            checkpoint=m.checkpoint,
-        )  # fmt: skip
+        dropout = m.protocol.optimiser_dropout
+        set_dropout = getattr(m.predictor, "set_dropout", None)
+        if dropout and set_dropout is None:
+            raise InvalidParameterError("optimiser dropout needs a predictor with dropout (set_dropout)")
+        was_on = bool(getattr(m.predictor, "dropout", False))
+        if dropout:
+            set_dropout(True)
+        try:
+            return scr.attribute(
+                m.x, m.background, reference=m.reference, seed=m.protocol.seed, callback=progress,
+                checkpoint=m.checkpoint, run_key={"optimiser_dropout": True} if dropout else None,
+            )  # fmt: skip
+        finally:
+            if dropout:
+                set_dropout(was_on)  # the evaluation and curves run the predictor as given
 
     return run
 

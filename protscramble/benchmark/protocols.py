@@ -44,6 +44,10 @@ class Protocol:
     # trRosetta's normalisation (predictors.trrosetta.network.INSTANCE_NORMS): "keras" is the Keras port
     # behind the published numbers, (x - mean) / (std + 1e-3); the default is the network as trained.
     instance_norm: str = "trrosetta"
+    # Run the predictor's dropout (trRosetta: p = 0.15 in the residual blocks) while the scramblers
+    # optimise, as a Keras fit does with the port's Dropout layers in the training phase; the
+    # reference, evaluation and curves stay without. Seeded per update (PerExampleScrambler.attribute).
+    optimiser_dropout: bool = False
 
     def steps_for(self, published_steps: int) -> int:
         """Optimiser updates for a protein whose published run used ``published_steps``."""
@@ -56,6 +60,8 @@ class Protocol:
             del d["accumulation_steps"]
         if d["instance_norm"] == "trrosetta":
             del d["instance_norm"]
+        if not d["optimiser_dropout"]:
+            del d["optimiser_dropout"]
         return d
 
     def with_overrides(self, **overrides: Any) -> Protocol:

@@ -353,6 +353,8 @@ def run_benchmark(
         raise InvalidParameterError(
             f"the protocol's instance norm ({protocol.instance_norm}) is not the predictor's ({given_norm})"
         )
+    if protocol.optimiser_dropout and predictor is not None and not hasattr(predictor, "set_dropout"):
+        raise InvalidParameterError("optimiser dropout needs a predictor with dropout (set_dropout)")
     out = Path(out_dir)
     (out / "proteins").mkdir(parents=True, exist_ok=True)
     for p, name in zip(proteins, names, strict=True):

@@ -83,6 +83,13 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="trRosetta's normalisation: trrosetta (default, as trained) or keras ((x - mean) / (std + "
         "1e-3), the Keras port behind the published results; for comparing with them)",
     )
+    t.add_argument(
+        "--optimiser-dropout",
+        action="store_true",
+        default=None,
+        help="run trRosetta's dropout (p = 0.15) while the scramblers optimise, as a Keras fit of the "
+        "published port may have; reference, evaluation and curves without",
+    )
     t.add_argument("--models", default="xaa", help="trRosetta models (default xaa)")
     t.add_argument("--data-dir", help="reference data folder (default ../shared/data)")
     t.add_argument("--no-resume", action="store_true", help="recompute finished proteins")
@@ -107,6 +114,7 @@ def _run_trrosetta(args: argparse.Namespace) -> int:
         seed=args.seed,
         occlusion_budget=args.occlusion_budget,
         instance_norm=args.instance_norm,
+        optimiser_dropout=args.optimiser_dropout,
     )
     proteins = resolve_proteins(args.proteins, args.data_dir)
     published = data_dir(args.data_dir) / "trrosetta" / "published_results.tsv"
