@@ -129,6 +129,29 @@ def test_compiled_keras_instance_norm_matches_eager(trrosetta_xaa):
     assert torch.allclose(grad, eager_grad, rtol=1e-3, atol=1e-4 * eager_grad.abs().max().item())
 
 
+def test_compiled_dropout_draws_the_eager_masks_with_and_without_checkpointing(trrosetta_xaa):
+    _needs_compiler()
+    eager = TrRosetta(networks=trrosetta_xaa.networks, precision="fp32")
+    fast = TrRosetta(networks=trrosetta_xaa.networks, precision="fp32", compile=True)
+    x = torch.softmax(3 * torch.randn(2, 23, 20, generator=torch.Generator().manual_seed(7)), -1)
+    plain = trrosetta_xaa(x)
+    eager.set_dropout(True)  # the networks are shared: on for every predictor until switched off
+    try:
+        torch.manual_seed(11)
+        eager_maps, eager_grad = _maps_and_grad(eager, x)
+        for checkpointing in (False, True):  # recomputed blocks must redraw the same masks
+            fast.checkpoint = checkpointing
+            torch.manual_seed(11)
+            maps, grad = _maps_and_grad(fast, x)
+            for k in eager_maps:
+                assert (maps[k] - eager_maps[k]).abs().max() < 1e-4, (k, checkpointing)
+                assert (maps[k] - plain[k]).abs().max() > 1e-3, k  # the masks did act
+            assert torch.allclose(grad, eager_grad, rtol=1e-3, atol=1e-4 * eager_grad.abs().max().item())
+    finally:
+        eager.set_dropout(False)
+    assert torch.equal(trrosetta_xaa(x)["dist"], plain["dist"])
+
+
 def test_compiled_bf16_importance_agrees_with_fp32_at_least_as_well_as_seeds_do(
     trrosetta_xaa, fp32_importances
 ):

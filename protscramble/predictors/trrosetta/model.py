@@ -144,7 +144,8 @@ class TrRosetta:
     weights
         Folder or archive with the ``.pt`` files (see :mod:`.weights`).
     dropout
-        Keep dropout on (p = 0.15) in the residual blocks.
+        Keep dropout on (p = 0.15) in the residual blocks, as in training; the masks come
+        from torch's global generator (``torch.manual_seed`` repeats them, on either path).
     checkpoint
         ``"auto"`` (default): recompute activations in the backward pass only
         when a single sequence would not fit otherwise; ``True``/``False`` force it.

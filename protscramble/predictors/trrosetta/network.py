@@ -45,6 +45,19 @@ def _instance_norm(
     return (y - mean) * scale * weight.view(1, -1, 1, 1) + bias.view(1, -1, 1, 1)
 
 
+#: trRosetta's training dropout, after the first ELU of every residual block.
+DROPOUT_RATE = 0.15
+
+
+def dropout_keep(shape: torch.Size, device: torch.device) -> torch.Tensor:
+    """Keep mask (True with probability 1 - DROPOUT_RATE) from the global generator.
+
+    Drawn in contiguous (N, C, H, W) order whatever the layout it is used in, so the eager and the
+    compiled (channels-last) blocks draw the same masks from the same seed.
+    """
+    return torch.rand(shape, device=device) >= DROPOUT_RATE
+
+
 def _eager_norm(h: torch.Tensor, norm: nn.Module, keras: bool) -> torch.Tensor:
     if keras:
         return _instance_norm(h, norm.weight, norm.bias, keras=True).to(h.dtype)
@@ -61,14 +74,19 @@ def fused_block(
     b2: torch.Tensor,
     dilation: int,
     keras: bool = False,
+    keep: torch.Tensor | None = None,
 ) -> torch.Tensor:
     """One residual block for the compiled path; the same maths as the eager block.
 
     The convolution biases are left out: a per-channel constant is removed exactly by
-    the instance norm that follows each convolution.
+    the instance norm that follows each convolution. ``keep`` is a dropout mask
+    (:func:`dropout_keep`), or ``None`` for none.
     """
     y = F.conv2d(h, w1, None, padding=dilation, dilation=dilation)
-    y = F.elu(_instance_norm(y, g1, b1, keras)).to(h.dtype)
+    y = F.elu(_instance_norm(y, g1, b1, keras))
+    if keep is not None:
+        y = y * keep * (1.0 / (1.0 - DROPOUT_RATE))
+    y = y.to(h.dtype)
     y = F.conv2d(y, w2, None, padding=dilation, dilation=dilation)
     return F.elu(h.float() + _instance_norm(y, g2, b2, keras)).to(h.dtype)
 
@@ -187,10 +205,10 @@ class TrRosettaNetwork(nn.Module):
         """The residual blocks; with ``checkpoint_segments`` > 0 and gradients on, activations
         inside each segment are recomputed in the backward pass instead of kept (less memory,
         about one extra forward of compute). ``compiled`` runs them through ``torch.compile``
-        in channels-last layout (eager when dropout is on)."""
+        in channels-last layout."""
         n = len(self.layers)
         blocks = self._blocks
-        if compiled and not self.dropout:
+        if compiled:
             blocks = self._compiled_blocks
             if torch.is_autocast_enabled(h.device.type):  # the compiled blocks cast explicitly
                 h = h.to(torch.get_autocast_dtype(h.device.type))
@@ -228,15 +246,18 @@ class TrRosettaNetwork(nn.Module):
         patch = torch._dynamo.config.patch(recompile_limit=64, suppress_errors=True)
         with patch, torch.autocast(h.device.type, enabled=False):
             for i in range(start, stop):
-                h = fn(h, *weights[i], self.layers[i][0].dilation[0], keras)
+                keep = None
+                if self.dropout:
+                    keep = dropout_keep(h.shape, h.device).contiguous(memory_format=torch.channels_last)
+                h = fn(h, *weights[i], self.layers[i][0].dilation[0], keras, keep)
         return h
 
     def _blocks(self, h: torch.Tensor, start: int, stop: int, keras: bool) -> torch.Tensor:
         for i in range(start, stop):
             conv1, norm1, act, _, conv2, norm2 = self.layers[i]
             y = act(_eager_norm(conv1(h), norm1, keras))
-            if self.dropout:
-                y = F.dropout(y, p=0.15, training=True)
+            if self.dropout:  # the compiled path's masks, drawn in the same order
+                y = y * dropout_keep(y.shape, y.device) * (1.0 / (1.0 - DROPOUT_RATE))
             y = _eager_norm(conv2(y), norm2, keras)
             h = self.residual_activations[i](h + y)
         return h
