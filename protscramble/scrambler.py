@@ -159,6 +159,14 @@ def _update_seed(seeds: Sequence[int], step: int) -> int:
     return int.from_bytes(digest[:8], "little") & (2**63 - 1)
 
 
+def _seed_global(seed: int, device: torch.device) -> None:
+    """Seed the global generators a predictor on ``device`` draws from (only those: fork_rng restores them)."""
+    torch.default_generator.manual_seed(seed)
+    if device.type == "cuda":
+        with torch.cuda.device(device):
+            torch.cuda.manual_seed(seed)
+
+
 def _fingerprint(*tensors: torch.Tensor | None, extra: object = None) -> str:
     """SHA-256 of the tensors' bytes and ``repr(extra)``: what a checkpoint must have been run on."""
     h = hashlib.sha256(repr(extra).encode())
@@ -336,10 +344,12 @@ class PerExampleScrambler:
             raise InvalidParameterError(f"{len(seeds)} seeds for a batch of {b}")
         # The predictor's own randomness (dropout) comes from the global generator: fork it, and seed
         # each update from (seeds, update), so a resumed run draws what the uninterrupted one did.
-        rng_devices = [device.index or 0] if device.type == "cuda" else []
+        rng_devices: list[int] = []
+        if device.type == "cuda":
+            rng_devices = [torch.cuda.current_device() if device.index is None else device.index]
         if reference is None:
             with torch.no_grad(), torch.random.fork_rng(devices=rng_devices):
-                torch.manual_seed(_update_seed(seeds, -1))
+                _seed_global(_update_seed(seeds, -1), device)
                 reference = {k: v.detach().float() for k, v in self.predictor(x).items()}
         if init_scores is None:
             # Random logits standardised over the scrambleable positions, so gamma = 1 and beta = 0
@@ -409,7 +419,7 @@ class PerExampleScrambler:
         try:
             with arithmetic(self.predictor), torch.random.fork_rng(devices=rng_devices):
                 for step in bar:
-                    torch.manual_seed(_update_seed(seeds, step))
+                    _seed_global(_update_seed(seeds, step), device)
                     if checkpoint is not None:
                         gens_at_start = [g.get_state() for g in gens]
                         unchanged = True
