@@ -19,9 +19,8 @@ from pathlib import Path
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_step import time_step  # noqa: E402
+from bench_step import device_label, time_step  # noqa: E402
 
-from protscramble.explain import cpu_name  # noqa: E402
 from protscramble.predictors.trrosetta import TrRosetta  # noqa: E402
 from protscramble.predictors.trrosetta.network import compiler_available  # noqa: E402
 
@@ -35,11 +34,7 @@ def main() -> None:
     ap.add_argument("--precision", default="auto", choices=["auto", "fp32", "tf32", "bf16"])
     args = ap.parse_args()
     device = torch.device(args.device)
-    name = (
-        torch.cuda.get_device_name(device)
-        if device.type == "cuda"
-        else f"{cpu_name()}, {torch.get_num_threads()} threads"
-    )
+    name = device_label(device)
     paths = ["compiled", "eager"] if compiler_available(device) else ["eager"]
     predictors = {
         p: TrRosetta("xaa", device=device, precision=args.precision, compile=p == "compiled") for p in paths

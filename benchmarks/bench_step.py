@@ -110,6 +110,13 @@ def time_step(predict, length: int, samples: int, repeats: int, device: torch.de
     return statistics.median(times), peak
 
 
+def device_label(device: torch.device) -> str:
+    """The GPU's name, or the CPU's with the thread count, for a benchmark's first line."""
+    if device.type == "cuda":
+        return torch.cuda.get_device_name(device)
+    return f"{cpu_name()}, {torch.get_num_threads()} threads"
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
@@ -126,11 +133,7 @@ def main() -> None:
     ap.add_argument("--naive-source", default=None, help="tr_rosetta_pytorch.py (default: the installed one)")
     args = ap.parse_args()
     device = torch.device(args.device)
-    name = (
-        torch.cuda.get_device_name(device)
-        if device.type == "cuda"
-        else f"{cpu_name()}, {torch.get_num_threads()} threads"
-    )
+    name = device_label(device)
     ours = TrRosetta("xaa", device=device, precision=args.precision, compile=args.compile)
     naive = naive_predict(naive_network(device, args.naive_source))
     print(

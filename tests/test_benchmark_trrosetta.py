@@ -200,6 +200,32 @@ def test_bad_input_is_rejected(tmp_path):
     )
 
 
+def _random_on_tr005257(out: Path, *extra: str) -> list[str]:
+    """CLI arguments: the random baseline on TR005257 with a few samples, written to ``out``."""
+    root = shared_file("trrosetta", "published_results.tsv").parents[1]
+    args = [
+        "benchmark",
+        "trrosetta",
+        "--proteins",
+        "TR005257",
+        "--methods",
+        "random",
+        "--data-dir",
+        str(root),
+    ]
+    return [
+        *args,
+        "--faithfulness-samples",
+        "2",
+        "--eval-samples",
+        "2",
+        "--no-figures",
+        "--out",
+        str(out),
+        *extra,
+    ]
+
+
 def test_the_keras_instance_norm_reaches_the_predictor_and_the_record(tmp_path, monkeypatch):
     import protscramble.predictors.trrosetta as trrosetta
 
@@ -212,24 +238,12 @@ def test_the_keras_instance_norm_reaches_the_predictor_and_the_record(tmp_path, 
             self.instance_norm = kwargs.get("instance_norm", "trrosetta")
 
     monkeypatch.setattr(trrosetta, "TrRosetta", Recorder)
-    root = shared_file("trrosetta", "published_results.tsv").parents[1]
-    args = [
-        "benchmark",
-        "trrosetta",
-        "--proteins",
-        "TR005257",
-        "--methods",
-        "random",
-        "--data-dir",
-        str(root),
-    ]
-    args += ["--faithfulness-samples", "2", "--eval-samples", "2", "--no-figures"]
-    assert main([*args, "--instance-norm", "keras", "--out", str(tmp_path / "k")]) == 0
+    assert main(_random_on_tr005257(tmp_path / "k", "--instance-norm", "keras")) == 0
     assert made[-1]["instance_norm"] == "keras"
     done = json.loads((tmp_path / "k" / "proteins" / "TR005257" / "done.json").read_text())
     assert done["settings"]["protocol"]["instance_norm"] == "keras"
     # the default is the network as trained, and is left out of the record (older results still match)
-    assert main([*args, "--out", str(tmp_path / "t")]) == 0
+    assert main(_random_on_tr005257(tmp_path / "t")) == 0
     assert made[-1]["instance_norm"] == "trrosetta"
     done = json.loads((tmp_path / "t" / "proteins" / "TR005257" / "done.json").read_text())
     assert "instance_norm" not in done["settings"]["protocol"]
@@ -293,19 +307,7 @@ def test_cli_optimiser_dropout_reaches_the_record(tmp_path, monkeypatch):
     import protscramble.predictors.trrosetta as trrosetta
 
     monkeypatch.setattr(trrosetta, "TrRosetta", lambda *a, **k: DropoutToy())
-    root = shared_file("trrosetta", "published_results.tsv").parents[1]
-    args = [
-        "benchmark",
-        "trrosetta",
-        "--proteins",
-        "TR005257",
-        "--methods",
-        "random",
-        "--data-dir",
-        str(root),
-    ]
-    args += ["--faithfulness-samples", "2", "--eval-samples", "2", "--no-figures", "--out", str(tmp_path)]
-    assert main([*args, "--optimiser-dropout"]) == 0
+    assert main(_random_on_tr005257(tmp_path, "--optimiser-dropout")) == 0
     done = json.loads((tmp_path / "proteins" / "TR005257" / "done.json").read_text())
     assert done["settings"]["protocol"]["optimiser_dropout"] is True
 

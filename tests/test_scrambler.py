@@ -389,6 +389,19 @@ def test_accumulation_steps_must_divide_the_samples():
         PerExampleScrambler(PositionReader([0]), accumulation_steps=0)
 
 
+def _crash_at(stop_step: int, draw: bool = False):
+    """A progress callback that stops the run after update ``stop_step`` (drawing from the global
+    generator at every update when ``draw``)."""
+
+    def callback(step, _):
+        if draw:
+            torch.rand(3)
+        if step == stop_step:
+            raise _Stop
+
+    return callback
+
+
 class DropoutReader(PositionReader):
     """PositionReader whose logits pass through dropout drawn from torch's global generator."""
 
@@ -417,14 +430,8 @@ def test_a_stochastic_predictor_repeats_and_resumes_exactly_and_leaves_the_calle
     # interrupted after update 7 and resumed from update 6: the dropout masks of updates 6-11 are
     # those of the uninterrupted run (each update's draws are seeded by the update, not the history)
     ckpt = tmp_path / "run.ckpt"
-
-    def crash_at_7(step, _):
-        torch.rand(3)  # whatever the caller draws in between changes nothing
-        if step == 7:
-            raise _Stop
-
-    with pytest.raises(_Stop):
-        scr.attribute(x, bg, seed=4, checkpoint=ckpt, checkpoint_every=3, callback=crash_at_7)
+    with pytest.raises(_Stop):  # whatever the callback draws in between changes nothing
+        scr.attribute(x, bg, seed=4, checkpoint=ckpt, checkpoint_every=3, callback=_crash_at(7, draw=True))
     resumed = scr.attribute(x, bg, seed=4, checkpoint=ckpt, checkpoint_every=3)
     assert resumed.settings["resumed_at_step"] == 6
     np.testing.assert_array_equal(resumed.importance, full.importance)
@@ -439,11 +446,7 @@ def test_a_checkpoint_under_another_run_key_is_another_run(tmp_path):
         PositionReader([2, 7]), mode="inclusion", target_bits=0.5, steps=6, samples=3, learning_rate=0.05
     )
     ckpt = tmp_path / "run.ckpt"
-
-    def crash_at_4(step, _):
-        if step == 4:
-            raise _Stop
-
+    crash_at_4 = _crash_at(4)
     with pytest.raises(_Stop):
         scr.attribute(x, bg, seed=1, checkpoint=ckpt, checkpoint_every=2, callback=crash_at_4)
     with pytest.warns(UserWarning, match="holds another run"):

@@ -22,8 +22,9 @@ Every method maps a :class:`MethodInput` to an importance vector (L,)
 
 from __future__ import annotations
 
+import contextlib
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -40,7 +41,6 @@ from ..baselines import (
     IntegratedGradients,
     RandomImportance,
 )
-from ..errors import InvalidParameterError
 from ..explanation import Explanation
 from ..masking import conservation_bits
 from ..predictors.base import Predictor
@@ -93,6 +93,20 @@ def occlusion_target_bits(
     return max(full - target_bits, 0.0)
 
 
+@contextlib.contextmanager
+def _dropout_on(predictor: Predictor) -> Iterator[None]:
+    """The predictor's dropout on inside, as it was after: the evaluation and curves run it as given.
+
+    ``run_benchmark`` has checked that the predictor has ``set_dropout``.
+    """
+    was_on = bool(getattr(predictor, "dropout", False))
+    predictor.set_dropout(True)  # type: ignore[attr-defined]
+    try:
+        yield
+    finally:
+        predictor.set_dropout(was_on)  # type: ignore[attr-defined]
+
+
 def _scrambler(mode: str) -> Callable[[MethodInput], Explanation]:
     def run(m: MethodInput) -> Explanation:
         target = m.target_bits
@@ -134,20 +148,11 @@ def _scrambler(mode: str) -> Callable[[MethodInput], Explanation]:
             )
 
         dropout = m.protocol.optimiser_dropout
-        set_dropout = getattr(m.predictor, "set_dropout", None)
-        if dropout and set_dropout is None:
-            raise InvalidParameterError("optimiser dropout needs a predictor with dropout (set_dropout)")
-        was_on = bool(getattr(m.predictor, "dropout", False))
-        if dropout:
-            set_dropout(True)
-        try:
+        with _dropout_on(m.predictor) if dropout else contextlib.nullcontext():
             return scr.attribute(
                 m.x, m.background, reference=m.reference, seed=m.protocol.seed, callback=progress,
                 checkpoint=m.checkpoint, run_key={"optimiser_dropout": True} if dropout else None,
             )  # fmt: skip
-        finally:
-            if dropout:
-                set_dropout(was_on)  # the evaluation and curves run the predictor as given
 
     return run
 

@@ -58,6 +58,11 @@ def dropout_keep(shape: torch.Size, device: torch.device) -> torch.Tensor:
     return torch.rand(shape, device=device) >= DROPOUT_RATE
 
 
+def _dropped(y: torch.Tensor, keep: torch.Tensor) -> torch.Tensor:
+    """``y`` through dropout with the mask ``keep`` (kept values scaled up, as in training)."""
+    return y * keep * (1.0 / (1.0 - DROPOUT_RATE))
+
+
 def _eager_norm(h: torch.Tensor, norm: nn.Module, keras: bool) -> torch.Tensor:
     if keras:
         return _instance_norm(h, norm.weight, norm.bias, keras=True).to(h.dtype)
@@ -85,7 +90,7 @@ def fused_block(
     y = F.conv2d(h, w1, None, padding=dilation, dilation=dilation)
     y = F.elu(_instance_norm(y, g1, b1, keras))
     if keep is not None:
-        y = y * keep * (1.0 / (1.0 - DROPOUT_RATE))
+        y = _dropped(y, keep)
     y = y.to(h.dtype)
     y = F.conv2d(y, w2, None, padding=dilation, dilation=dilation)
     return F.elu(h.float() + _instance_norm(y, g2, b2, keras)).to(h.dtype)
@@ -257,7 +262,7 @@ class TrRosettaNetwork(nn.Module):
             conv1, norm1, act, _, conv2, norm2 = self.layers[i]
             y = act(_eager_norm(conv1(h), norm1, keras))
             if self.dropout:  # the compiled path's masks, drawn in the same order
-                y = y * dropout_keep(y.shape, y.device) * (1.0 / (1.0 - DROPOUT_RATE))
+                y = _dropped(y, dropout_keep(y.shape, y.device))
             y = _eager_norm(conv2(y), norm2, keras)
             h = self.residual_activations[i](h + y)
         return h
