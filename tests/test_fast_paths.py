@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
+
 import numpy as np
 import pytest
 import torch
@@ -262,3 +265,18 @@ def test_deeplift_on_trrosetta_applies_the_rescale_rule(trrosetta_xaa):
     (grad,) = torch.autograd.grad(predicted_class_log_probability(trrosetta_xaa(xg), ref).sum(), xg)
     linearised = ((x - bg) * grad).sum(-1).numpy()
     assert not np.allclose(exp.importance, linearised, rtol=0.05, atol=1e-4)
+
+
+def test_compiled_block_builds_in_a_fresh_process():
+    # The first use of the compiled path in a process must not rely on another module having
+    # imported torch's compiler configuration first (it failed this way on the first GPU run).
+    code = (
+        "import torch\n"
+        "from protscramble.predictors.trrosetta.network import _compiled_block, compiler_available\n"
+        "fn = _compiled_block()\n"
+        "compiler_available(torch.device('cpu'))\n"
+        "import torch._functorch.config as c\n"
+        "assert callable(fn) and c.donated_buffer is False\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]

@@ -20,7 +20,8 @@
 #   tar xzf issue7.tar.gz -C bench/gpu && protscramble benchmark trrosetta <same arguments> \
 #       --device cpu --out bench/gpu/<stage>
 #
-# Environment: BUDGET_S (seconds for all stages, default 500: a call may run 600), DEVICE (cuda),
+# Environment: BUDGET_S (seconds for all stages, default 500: a call may run 600), STEP_S (cap on
+# the step stage, default 150), DEVICE (cuda),
 # KIT (.device), PYTHON (python3), EXTRA (arguments appended to every benchmark run, e.g. a
 # smaller protocol to try the script on a CPU).
 set -uo pipefail
@@ -80,7 +81,7 @@ for stage in "${STAGES[@]}"; do
         } >>"$LOG" 2>&1
         say "env: $(tail -n 1 "$LOG")" ;;
     step)
-        t=$(left); [ "$t" -gt 150 ] && t=150
+        t=$(left); [ "$t" -gt "${STEP_S:-150}" ] && t=${STEP_S:-150}
         say "step: starting"
         timeout "$t" "$PYTHON" benchmarks/bench_step.py --device "$DEVICE" --lengths 64 100 150 300 \
             --samples 8 --repeats 5 --naive-source "$KIT/weights/tr_rosetta_pytorch.py" >"$OUT/bench_step.txt" 2>&1

@@ -104,7 +104,11 @@ def compiler_available(device: torch.device) -> bool:
         except ImportError:
             return False
         return True
-    cxx = torch._inductor.config.cpp.cxx[-1] if device.type == "cpu" else None
+    if device.type != "cpu":
+        return False
+    import torch._inductor.config as inductor_config  # a submodule is an attribute only once imported
+
+    cxx = inductor_config.cpp.cxx[-1]
     return cxx is not None and shutil.which(cxx) is not None
 
 
@@ -117,7 +121,9 @@ def _compiled_block():
     # The engine accumulates sample chunks with backward(retain_graph=True), which compiled
     # backwards with donated buffers refuse; the backward is compiled lazily, outside any
     # context we could scope, so donation (a memory optimisation only) is switched off here.
-    torch._functorch.config.donated_buffer = False
+    import torch._functorch.config as functorch_config  # see compiler_available
+
+    functorch_config.donated_buffer = False
     return torch.compile(fused_block, dynamic=True)
 
 
