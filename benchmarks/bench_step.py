@@ -78,7 +78,13 @@ def naive_predict(net: torch.nn.Module):
     return predict
 
 
-def time_step(predict, length: int, samples: int, repeats: int, device: torch.device) -> tuple[float, float]:
+def make_step(predict, length: int, samples: int, device: torch.device, groups: int = 1):
+    """One scrambling update on a random sequence of ``length``, as a closure.
+
+    ``groups`` splits the ``samples`` into that many network calls, each with its own backward
+    (the published protocol's two clipped groups of four)."""
+    if samples % groups:
+        raise ValueError(f"{samples} samples do not split into {groups} groups")
     gen = torch.Generator(device=device).manual_seed(0)
     x = torch.nn.functional.one_hot(
         torch.randint(0, 20, (1, length), generator=gen, device=device), 20
@@ -86,14 +92,21 @@ def time_step(predict, length: int, samples: int, repeats: int, device: torch.de
     bg = torch.tensor(native_background(length), dtype=torch.float32, device=device)
     with torch.no_grad():
         reference = {k: v.float() for k, v in predict(x).items()}
-    ref = {k: v.expand(samples, *v.shape[1:]) for k, v in reference.items()}
+    per_group = samples // groups
+    ref = {k: v.expand(per_group, *v.shape[1:]) for k, v in reference.items()}
     scores = torch.rand(1, length, device=device, generator=gen).requires_grad_()
 
     def step() -> None:
         pssm = scramble_pssm(x, scores, bg)
-        s = sample_pssm(pssm, samples, generator=gen).reshape(samples, length, len(AMINO_ACIDS))
-        prediction_kl(ref, predict(s)).mean().backward()
+        for _ in range(groups):
+            s = sample_pssm(pssm, per_group, generator=gen).reshape(per_group, length, len(AMINO_ACIDS))
+            prediction_kl(ref, predict(s)).mean().backward(retain_graph=groups > 1)
 
+    return step
+
+
+def time_step(predict, length: int, samples: int, repeats: int, device: torch.device) -> tuple[float, float]:
+    step = make_step(predict, length, samples, device)
     step()  # warm-up: allocator, kernels, autocast caches, compilation
     step()
     if device.type == "cuda":

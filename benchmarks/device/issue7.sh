@@ -6,6 +6,8 @@
 #
 # Stages, in order of what they settle (default: all, until the time budget is spent):
 #   env        the GPU, driver and torch
+#   profile    where an update's time goes at L = 100, fp32 and bf16 (benchmarks/profile_step.py):
+#              device busy time against wall time, kernels per update, top operators
 #   step       ms per published-protocol update at L = 64/100/150/300 (benchmarks/bench_step.py)
 #   published  every row of published_results.tsv: inclusion scrambler, published protocol (fp32)
 #   designs    inclusion scrambler + random importance on the 42 design binder chains, published
@@ -21,7 +23,8 @@
 #       --device cpu --out bench/gpu/<stage>
 #
 # Environment: BUDGET_S (seconds for all stages, default 500: a call may run 600), STEP_S (cap on
-# the step stage, default 150), DEVICE (cuda),
+# the step stage, default 150), PUBLISHED_SET / DESIGNS_SET (the proteins of those stages, default
+# all: e.g. PUBLISHED_SET=T1001@1,T1001@1.5,TR005257 for the rows no GPU run has finished), DEVICE (cuda),
 # KIT (.device), PYTHON (python3), EXTRA (arguments appended to every benchmark run, e.g. a
 # smaller protocol to try the script on a CPU).
 set -uo pipefail
@@ -72,7 +75,7 @@ bench() {  # bench STAGE ARGS...: one benchmark run under what is left of the bu
 }
 
 STAGES=("$@")
-[ ${#STAGES[@]} -eq 0 ] && STAGES=(env step published designs nine)
+[ ${#STAGES[@]} -eq 0 ] && STAGES=(env profile step published designs nine)
 for stage in "${STAGES[@]}"; do
     case $stage in
     env)
@@ -80,6 +83,14 @@ for stage in "${STAGES[@]}"; do
           "$PYTHON" -c 'import torch; print("torch", torch.__version__, "cuda", torch.cuda.is_available())'
         } >>"$LOG" 2>&1
         say "env: $(tail -n 1 "$LOG")" ;;
+    profile)
+        for precision in fp32 bf16; do
+            t=$(left); [ "$t" -gt "${STEP_S:-150}" ] && t=${STEP_S:-150}
+            say "profile $precision: starting"
+            timeout "$t" "$PYTHON" benchmarks/profile_step.py --device "$DEVICE" --precision "$precision" \
+                >>"$OUT/profile_step.txt" 2>&1
+            say "profile $precision: exit $? ($(grep -m1 'busy' "$OUT/profile_step.txt" | tail -n 1))"
+        done ;;
     step)
         t=$(left); [ "$t" -gt "${STEP_S:-150}" ] && t=${STEP_S:-150}
         say "step: starting"
@@ -87,9 +98,9 @@ for stage in "${STAGES[@]}"; do
             --samples 8 --repeats 5 --naive-source "$KIT/weights/tr_rosetta_pytorch.py" >"$OUT/bench_step.txt" 2>&1
         say "step: exit $? ($(grep -c . "$OUT/bench_step.txt") lines in \$OUT/bench_step.txt)" ;;
     published)
-        bench published --proteins published --protocol published --methods scrambler_inclusion ;;
+        bench published --proteins "${PUBLISHED_SET:-published}" --protocol published --methods scrambler_inclusion ;;
     designs)
-        bench designs --proteins designs --protocol published --methods scrambler_inclusion random ;;
+        bench designs --proteins "${DESIGNS_SET:-designs}" --protocol published --methods scrambler_inclusion random ;;
     nine)
         bench nine --proteins TR005257,top7,sh3_r1_110_r2_15,pd1_r1_10_r2_0 --protocol published ;;
     keras)
@@ -99,6 +110,6 @@ for stage in "${STAGES[@]}"; do
                 --instance-norm keras $d --methods scrambler_inclusion --faithfulness-samples 8
         done ;;
     *)
-        say "unknown stage $stage (env, step, published, designs, nine, keras)"; exit 2 ;;
+        say "unknown stage $stage (env, profile, step, published, designs, nine, keras)"; exit 2 ;;
     esac
 done
