@@ -382,7 +382,17 @@ class PerExampleScrambler:
                 and state.get("run") == run_id
                 and _same_reference(state.get("reference_signature"), ref_signature)
             )
-            if same_run:
+            # CPU and CUDA generators are different algorithms: a run saved on one kind of device
+            # cannot continue its random streams on the other, so it is another run here.
+            saved_generators: list[torch.Tensor] = state.get("generators", [])  # type: ignore[assignment]
+            same_device = [g.get_state().shape for g in gens] == [t.shape for t in saved_generators]
+            if same_run and not same_device:
+                warnings.warn(
+                    f"{checkpoint} was saved on another kind of device ({device.type} here), whose "
+                    "random streams cannot continue here; starting from update 1 and replacing it",
+                    stacklevel=2,
+                )
+            elif same_run:
                 params.load_state_dict(state["params"])  # type: ignore[arg-type]
                 opt.load_state_dict(state["optimizer"])  # type: ignore[arg-type]
                 for g, g_state in zip(gens, state["generators"], strict=True):  # type: ignore[arg-type]

@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from protscramble.errors import InvalidParameterError
-from protscramble.io import load_checkpoint
+from protscramble.io import load_checkpoint, save_checkpoint
 from protscramble.scrambler import PerExampleScrambler
 
 
@@ -459,3 +459,24 @@ def test_a_checkpoint_under_another_run_key_is_another_run(tmp_path):
         )
     again = scr.attribute(x, bg, seed=1, checkpoint=ckpt, run_key={"k": 1})
     assert again.settings["resumed_at_step"] == 4
+
+
+def test_a_checkpoint_from_another_kind_of_device_is_another_run(tmp_path):
+    # A CUDA generator's state is 16 bytes (Philox seed and offset), a CPU one's 5,056 (Mersenne
+    # twister): a run saved on a GPU cannot continue its random streams on a CPU, or back.
+    x = _inputs()
+    bg = torch.full((12, 4), 0.25)
+    scr = PerExampleScrambler(
+        PositionReader([2, 7]), mode="inclusion", target_bits=0.5, steps=6, samples=3, learning_rate=0.05
+    )
+    ckpt = tmp_path / "run.ckpt"
+    with pytest.raises(_Stop):
+        scr.attribute(x, bg, seed=1, checkpoint=ckpt, checkpoint_every=2, callback=_crash_at(4))
+    state = load_checkpoint(ckpt)
+    state["generators"] = [torch.zeros(16, dtype=torch.uint8) for _ in state["generators"]]
+    save_checkpoint(ckpt, state)
+    with pytest.warns(UserWarning, match="another kind of device"):
+        restarted = scr.attribute(x, bg, seed=1, checkpoint=ckpt)
+    assert "resumed_at_step" not in restarted.settings
+    np.testing.assert_array_equal(restarted.importance, scr.attribute(x, bg, seed=1).importance)
+    assert load_checkpoint(ckpt)["generators"][0].numel() == torch.Generator().get_state().numel()
