@@ -23,7 +23,7 @@
 #       --device cpu --out bench/gpu/<stage>
 #
 # Environment: BUDGET_S (seconds for all stages, default 500: a call may run 600), STEP_S (cap on
-# the step stage, default 150), PUBLISHED_SET / DESIGNS_SET (the proteins of those stages, default
+# each run of the profile and step stages, default 150), PUBLISHED_SET / DESIGNS_SET (the proteins of those stages, default
 # all: e.g. PUBLISHED_SET=T1001@1,T1001@1.5,TR005257 for the rows no GPU run has finished), DEVICE (cuda),
 # KIT (.device), PYTHON (python3), EXTRA (arguments appended to every benchmark run, e.g. a
 # smaller protocol to try the script on a CPU).
@@ -89,7 +89,7 @@ for stage in "${STAGES[@]}"; do
             say "profile $precision: starting"
             timeout "$t" "$PYTHON" benchmarks/profile_step.py --device "$DEVICE" --precision "$precision" \
                 >>"$OUT/profile_step.txt" 2>&1
-            say "profile $precision: exit $? ($(grep -m1 'busy' "$OUT/profile_step.txt" | tail -n 1))"
+            say "profile $precision: exit $? ($(grep 'busy' "$OUT/profile_step.txt" | tail -n 1))"
         done ;;
     step)
         t=$(left); [ "$t" -gt "${STEP_S:-150}" ] && t=${STEP_S:-150}
