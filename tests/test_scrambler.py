@@ -439,23 +439,28 @@ def test_a_stochastic_predictor_repeats_and_resumes_exactly_and_leaves_the_calle
         np.testing.assert_array_equal(resumed.trace[k], full.trace[k])
 
 
-def test_a_checkpoint_under_another_run_key_is_another_run(tmp_path):
+def _stopped_at_update_4(ckpt):
+    """A 6-update run (seed 1) stopped after update 4, its checkpoint (update 4) in ``ckpt``."""
     x = _inputs()
     bg = torch.full((12, 4), 0.25)
     scr = PerExampleScrambler(
         PositionReader([2, 7]), mode="inclusion", target_bits=0.5, steps=6, samples=3, learning_rate=0.05
     )
-    ckpt = tmp_path / "run.ckpt"
-    crash_at_4 = _crash_at(4)
     with pytest.raises(_Stop):
-        scr.attribute(x, bg, seed=1, checkpoint=ckpt, checkpoint_every=2, callback=crash_at_4)
+        scr.attribute(x, bg, seed=1, checkpoint=ckpt, checkpoint_every=2, callback=_crash_at(4))
+    return scr, x, bg
+
+
+def test_a_checkpoint_under_another_run_key_is_another_run(tmp_path):
+    ckpt = tmp_path / "run.ckpt"
+    scr, x, bg = _stopped_at_update_4(ckpt)
     with pytest.warns(UserWarning, match="holds another run"):
         keyed = scr.attribute(x, bg, seed=1, checkpoint=ckpt, run_key={"optimiser_dropout": True})
     assert "resumed_at_step" not in keyed.settings
     # the same key resumes
     with pytest.raises(_Stop):
         scr.attribute(
-            x, bg, seed=1, checkpoint=ckpt, checkpoint_every=2, callback=crash_at_4, run_key={"k": 1}
+            x, bg, seed=1, checkpoint=ckpt, checkpoint_every=2, callback=_crash_at(4), run_key={"k": 1}
         )
     again = scr.attribute(x, bg, seed=1, checkpoint=ckpt, run_key={"k": 1})
     assert again.settings["resumed_at_step"] == 4
@@ -464,14 +469,8 @@ def test_a_checkpoint_under_another_run_key_is_another_run(tmp_path):
 def test_a_checkpoint_from_another_kind_of_device_is_another_run(tmp_path):
     # A CUDA generator's state is 16 bytes (Philox seed and offset), a CPU one's 5,056 (Mersenne
     # twister): a run saved on a GPU cannot continue its random streams on a CPU, or back.
-    x = _inputs()
-    bg = torch.full((12, 4), 0.25)
-    scr = PerExampleScrambler(
-        PositionReader([2, 7]), mode="inclusion", target_bits=0.5, steps=6, samples=3, learning_rate=0.05
-    )
     ckpt = tmp_path / "run.ckpt"
-    with pytest.raises(_Stop):
-        scr.attribute(x, bg, seed=1, checkpoint=ckpt, checkpoint_every=2, callback=_crash_at(4))
+    scr, x, bg = _stopped_at_update_4(ckpt)
     state = load_checkpoint(ckpt)
     state["generators"] = [torch.zeros(16, dtype=torch.uint8) for _ in state["generators"]]
     save_checkpoint(ckpt, state)
