@@ -101,6 +101,7 @@ def test_tiny_run_writes_tables_and_resumes(tmp_path):
     assert {e["protein"] for e in evals} == {"toy_a", "toy_b"} and all(
         e["method"] == "scrambler_inclusion" for e in evals
     )
+    assert all(e["eval_samples"] == TINY.eval_samples for e in evals)  # the mean's sample count
     imp = read_tsv(out / "proteins" / "toy_a" / "importance.tsv")
     assert len(imp) == 20 and set(TINY_METHODS) <= set(imp[0])
     assert "aim" in (out / "summary.md").read_text()
@@ -355,6 +356,14 @@ def test_published_comparison_matches_settings():
     assert (half["protein"], half["target_bits"], half["at_or_below"]) == ("T1001@0.5", 0.5, "no")
     tr = [r for r in rows if r["protein"] == "TR005257"][0]
     assert (tr["our_eval_kl_mean"], tr["at_or_below"]) == (0.4, "yes")
+    # a mean over fewer samples than the published 512 is not judged against it, whatever its value
+    ours[0] |= {"eval_samples": 32.0}
+    ours[2] |= {"eval_samples": 512.0, "eval_kl_mean": 1.9}
+    rows = published_comparison(path, ours)
+    tr = [r for r in rows if r["protein"] == "TR005257"][0]
+    assert (tr["our_eval_samples"], tr["at_or_below"]) == (32.0, "n/a (32 samples; published 512)")
+    (half,) = [r for r in rows if r["protein"] == "T1001@0.5"]
+    assert half["at_or_below"] == "yes"
     # T1001 was published with pseudocount 20: a pseudocount-1 result is not its match
     assert all(
         r["our_eval_kl_mean"] is None for r in rows if r["protein"] == "T1001" and r["target_bits"] == 1.0

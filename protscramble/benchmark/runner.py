@@ -71,6 +71,7 @@ EVAL_COLUMNS = (
     "target_bits",
     "steps",
     "bits",
+    "eval_samples",
     "eval_kl_mean",
     "eval_kl_median",
 )
@@ -214,7 +215,8 @@ def _run_protein(
         entries[m] = entry
         importances[m] = np.asarray(entry["importance"], dtype=np.float64)
         if entry["eval"] is not None:
-            evals.append(entry["eval"])
+            # a cached entry matched these settings (the protocol included), so it used this count
+            evals.append({**entry["eval"], "eval_samples": protocol.eval_samples})
         timing.append(
             {
                 "protein": p.name,
