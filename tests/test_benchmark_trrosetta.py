@@ -27,7 +27,7 @@ from protscramble.benchmark import (
     resolve_proteins,
     run_benchmark,
 )
-from protscramble.benchmark.runner import AUC_COLUMNS, FAITHFULNESS_COLUMNS, read_tsv
+from protscramble.benchmark.runner import AUC_COLUMNS, EVAL_COLUMNS, FAITHFULNESS_COLUMNS, read_tsv, write_tsv
 from protscramble.benchmark.summary import published_comparison
 from protscramble.cli import main
 from protscramble.errors import InvalidParameterError
@@ -134,6 +134,19 @@ def test_tiny_run_writes_tables_and_resumes(tmp_path):
         log=logs.append,
     )
     assert not any("skipped" in m for m in logs) and json.loads(done.read_text())["methods"] == ["random"]
+
+
+def test_result_folders_without_the_sample_count_take_it_from_their_settings(tmp_path):
+    out = run_benchmark(
+        PROTEINS[:1], ["scrambler_inclusion"], TINY, tmp_path / "b", predictor=ToyPairPredictor()
+    )
+    per = out / "proteins" / PROTEINS[0].name / "eval_kl.tsv"
+    rows = read_tsv(per)
+    write_tsv(per, rows, [c for c in EVAL_COLUMNS if c != "eval_samples"])  # as written before the column
+    assert "eval_samples" not in per.read_text()
+    again = run_benchmark(PROTEINS[:1], ["scrambler_inclusion"], TINY, out, predictor=ToyPairPredictor())
+    (row,) = read_tsv(again / "eval_kl.tsv")  # collected, not recomputed
+    assert row["eval_samples"] == TINY.eval_samples and row["eval_kl_mean"] == rows[0]["eval_kl_mean"]
 
 
 def test_every_method_runs_on_the_toy_predictor(tmp_path):

@@ -246,6 +246,11 @@ def write_summary(
             tables[key] += [
                 r for r in read_tsv(pdir / f"{key}.tsv") if r["method"] in methods or key == "timing"
             ]
+        # result folders from before eval_kl.tsv recorded it: their settings hold the count
+        n_eval = done["settings"].get("protocol", {}).get("eval_samples")
+        for r in tables["eval_kl"]:
+            if r.get("eval_samples") is None:
+                r["eval_samples"] = n_eval
     write_tsv(out / "faithfulness.tsv", tables["faithfulness"], FAITHFULNESS_COLUMNS)
     write_tsv(out / "auc.tsv", tables["auc"], AUC_COLUMNS)
     write_tsv(out / "eval_kl.tsv", tables["eval_kl"], EVAL_COLUMNS)
