@@ -242,15 +242,15 @@ def write_summary(
         done = json.loads((pdir / "done.json").read_text())
         runs.append({"protein": done["settings"]["protein"], "device": done["device"],
                      "wall_seconds": done["wall_seconds"], "steps": done["settings"]["steps"]})  # fmt: skip
-        for key in tables:
-            tables[key] += [
-                r for r in read_tsv(pdir / f"{key}.tsv") if r["method"] in methods or key == "timing"
-            ]
         # result folders from before eval_kl.tsv recorded it: their settings hold the count
         n_eval = done["settings"].get("protocol", {}).get("eval_samples")
-        for r in tables["eval_kl"]:
-            if r.get("eval_samples") is None:
-                r["eval_samples"] = n_eval
+        for key in tables:
+            rows = [r for r in read_tsv(pdir / f"{key}.tsv") if r["method"] in methods or key == "timing"]
+            if key == "eval_kl":
+                rows = [
+                    r if r.get("eval_samples") is not None else {**r, "eval_samples": n_eval} for r in rows
+                ]
+            tables[key] += rows
     write_tsv(out / "faithfulness.tsv", tables["faithfulness"], FAITHFULNESS_COLUMNS)
     write_tsv(out / "auc.tsv", tables["auc"], AUC_COLUMNS)
     write_tsv(out / "eval_kl.tsv", tables["eval_kl"], EVAL_COLUMNS)
