@@ -536,6 +536,97 @@ def test_occlusion_budget_complements_the_inclusion_target(tmp_path):
         assert rows[f"scrambler_{mode}"]["bits"] == pytest.approx(float(bits), rel=1e-3)
 
 
+def test_nested_ranking_takes_each_fraction_from_its_own_vector():
+    from protscramble.benchmark.methods import nested_ranking
+
+    rng = np.random.default_rng(0)
+    fractions = [0.1, 0.2, 0.3, 0.4, 0.5]
+    vectors = [rng.random(23) for _ in fractions]
+    scores = nested_ranking(vectors, fractions)
+    assert len(set(scores)) == 23 and scores.max() == 1.0  # a strict ranking, no ties for the curves
+    ranked = list(np.argsort(-scores))
+    taken: list[int] = []
+    for v, f in zip(vectors, fractions, strict=True):
+        k = max(1, int(np.floor(f * 23 + 0.5)))
+        # the next positions are the vector's best among those not yet taken, in its order
+        expected = [int(i) for i in np.argsort(-v) if i not in taken][: k - len(taken)]
+        assert ranked[len(taken) : k] == expected
+        taken += expected
+    # beyond the last fraction the last vector orders the rest
+    assert ranked[len(taken) :] == [int(i) for i in np.argsort(-vectors[-1]) if i not in taken]
+    with pytest.raises(InvalidParameterError, match="one importance vector per fraction"):
+        nested_ranking(vectors[:2], fractions)
+
+
+def test_fractions_budget_runs_one_occlusion_scrambler_per_fraction(tmp_path):
+    """fractions: a scrambler destroying each curve fraction of the bits, rankings nested, parts on record."""
+    from protscramble.benchmark.methods import nested_ranking
+
+    protocol = TINY.with_overrides(occlusion_budget="fractions", fractions=(0.2, 0.4))
+    logs: list[str] = []
+    out = run_benchmark(
+        PROTEINS[:1], ["scrambler_occlusion"], protocol, tmp_path / "b", predictor=ToyPairPredictor(),
+        log=logs.append,
+    )  # fmt: skip
+    cache = tmp_path / "b" / "method_cache" / "toy_a"
+    entry = json.loads((cache / "scrambler_occlusion.json").read_text())
+    x_a = torch.eye(20)[[AMINO_ACIDS.index(c) for c in PROTEINS[0].sequence]][None]
+    bg_a = torch.tensor(make_background("native", PROTEINS[0].length), dtype=torch.float32)
+    full = float(conservation_bits(x_a, bg_a).mean())
+    parts = entry["components"]
+    assert [c["fraction"] for c in parts] == [0.2, 0.4]
+    for c in parts:
+        assert c["target_bits"] == pytest.approx(full * (1 - c["fraction"]), rel=1e-4)
+        # the bits recorded are those of that part's own PSSM
+        scores = torch.tensor([c["importance"]], dtype=torch.float32)
+        bits = conservation_bits(scramble_pssm(x_a, scores, bg_a, "occlusion"), bg_a)
+        assert c["bits"] == pytest.approx(float(bits), rel=1e-3)
+    assert parts[0]["importance"] != parts[1]["importance"]  # two runs, not one reused
+    written = [r["scrambler_occlusion"] for r in read_tsv(out / "proteins" / "toy_a" / "importance.tsv")]
+    expected = nested_ranking([np.array(c["importance"]) for c in parts], [0.2, 0.4])
+    assert written == pytest.approx(expected.tolist())
+    assert read_tsv(out / "eval_kl.tsv") == []  # no single PSSM to evaluate
+    assert not list(cache.glob("*.ckpt"))  # the parts' checkpoints go once the result is cached
+    joined = " ".join(logs)
+    assert "scrambler_occlusion (destroying 20%): update 5/5" in joined and "(destroying 40%)" in joined
+
+
+def test_fractions_budget_resumes_after_a_finished_part(tmp_path, monkeypatch):
+    """An interrupted fractions run keeps its finished parts: the rerun only optimises the rest."""
+    import protscramble.benchmark.methods as methods_mod
+
+    protocol = TINY.with_overrides(occlusion_budget="fractions", fractions=(0.2, 0.4))
+    real = methods_mod._optimise
+    calls: list[str] = []
+
+    def stop_at_second(m, mode, target, checkpoint, label):
+        calls.append(label)
+        if "40%" in label and len(calls) == 2:
+            raise KeyboardInterrupt
+        return real(m, mode, target, checkpoint, label)
+
+    monkeypatch.setattr(methods_mod, "_optimise", stop_at_second)
+    with pytest.raises(KeyboardInterrupt):
+        run_benchmark(
+            PROTEINS[:1], ["scrambler_occlusion"], protocol, tmp_path / "b", predictor=ToyPairPredictor()
+        )
+    cache = tmp_path / "b" / "method_cache" / "toy_a"
+    assert [p.name for p in cache.glob("*.ckpt")] == ["scrambler_occlusion.f0.2.ckpt"]
+    logs: list[str] = []
+    run_benchmark(
+        PROTEINS[:1], ["scrambler_occlusion"], protocol, tmp_path / "b", predictor=ToyPairPredictor(),
+        log=logs.append,
+    )  # fmt: skip
+    joined = " ".join(logs)
+    # the 20% part came back from its checkpoint without an update; the 40% part ran all five
+    assert "(destroying 20%): update" not in joined and "(destroying 40%): update 5/5" in joined
+    fresh = run_benchmark(
+        PROTEINS[:1], ["scrambler_occlusion"], protocol, tmp_path / "c", predictor=ToyPairPredictor()
+    )
+    resumed = read_tsv(tmp_path / "b" / "proteins" / "toy_a" / "importance.tsv")
+    assert resumed == read_tsv(fresh / "proteins" / "toy_a" / "importance.tsv")
+
+
 def test_cli_passes_seed_and_occlusion_budget(tmp_path, monkeypatch, capsys):
     import protscramble.cli.benchmark as cli_benchmark
 
@@ -559,6 +650,8 @@ def test_cli_passes_seed_and_occlusion_budget(tmp_path, monkeypatch, capsys):
     ]
     assert main([*args, "--seed", "3", "--occlusion-budget", "same"]) == 0
     assert (seen["protocol"].seed, seen["protocol"].occlusion_budget) == (3, "same")
+    assert main([*args, "--occlusion-budget", "fractions"]) == 0
+    assert seen["protocol"].occlusion_budget == "fractions"
     assert main(args) == 0
     assert (seen["protocol"].seed, seen["protocol"].occlusion_budget) == (0, "complement")
     capsys.readouterr()

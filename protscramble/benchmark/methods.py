@@ -17,14 +17,16 @@ Every method maps a :class:`MethodInput` to an importance vector (L,)
   mean is the expected effect of a random substitution, comparable to
   resampling from a background;
 * the scramblers are the per-example scramblers at the protein's published
-  background and target bits, inclusion and occlusion.
+  background and target bits, inclusion and occlusion; the occlusion
+  scrambler's budget follows ``Protocol.occlusion_budget`` (with
+  ``fractions``, one scrambler per curve fraction and their rankings nested).
 """
 
 from __future__ import annotations
 
 import contextlib
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -41,6 +43,7 @@ from ..baselines import (
     IntegratedGradients,
     RandomImportance,
 )
+from ..errors import InvalidParameterError
 from ..explanation import Explanation
 from ..masking import conservation_bits
 from ..predictors.base import Predictor
@@ -107,52 +110,142 @@ def _dropout_on(predictor: Predictor) -> Iterator[None]:
         predictor.set_dropout(was_on)  # type: ignore[attr-defined]
 
 
+def fraction_target_bits(x: torch.Tensor, background: torch.Tensor, fraction: float) -> float:
+    """The conservation target that keeps ``1 - fraction`` of the sequence's bits (destroys ``fraction``).
+
+    Examples
+    --------
+    >>> x = torch.eye(4)[None]  # four letters, each 2 bits against a uniform background
+    >>> fraction_target_bits(x, torch.full((4, 4), 0.25), 0.25)
+    1.5
+    """
+    return float(conservation_bits(x.float(), background).mean()) * (1.0 - fraction)
+
+
+def nested_ranking(importances: Sequence[np.ndarray], fractions: Sequence[float]) -> np.ndarray:
+    """One ranking from one importance vector per fraction, each trusted for its own top set.
+
+    The top ``round(f_1 L)`` positions are those of the first vector; each next vector adds its
+    highest-ranked positions not yet taken until ``round(f_i L)`` are taken (the sizes the
+    faithfulness curves use); the last vector orders the rest. Returns scores in (0, 1], higher
+    for earlier ranks, so the curves' top X% is the nested set.
+
+    Examples
+    --------
+    >>> a = np.array([4.0, 3.0, 2.0, 1.0])  # trusted for the top quarter: position 0
+    >>> b = np.array([0.0, 1.0, 3.0, 2.0])  # trusted for the top half: adds position 2
+    >>> nested_ranking([a, b], [0.25, 0.5])
+    array([1.  , 0.25, 0.75, 0.5 ])
+    """
+    if len(importances) != len(fractions) or not importances:
+        raise InvalidParameterError("nested ranking needs one importance vector per fraction")
+    length = len(importances[0])
+    order: list[int] = []
+    taken = np.zeros(length, dtype=bool)
+    for imp, frac in zip(importances, fractions, strict=True):
+        k = max(1, int(np.floor(frac * length + 0.5)))  # faithfulness.top_fraction_mask's count
+        for pos in np.argsort(-np.asarray(imp, dtype=np.float64), kind="stable"):
+            if len(order) >= k:
+                break
+            if not taken[pos]:
+                order.append(int(pos))
+                taken[pos] = True
+    rest = [int(i) for i in np.argsort(-np.asarray(importances[-1], dtype=np.float64), kind="stable")]
+    order += [i for i in rest if not taken[i]]
+    scores = np.empty(length)
+    scores[order] = (length - np.arange(length)) / length
+    return scores
+
+
+def _optimise(m: MethodInput, mode: str, target: float, checkpoint: Path | None, label: str) -> Explanation:
+    """One per-example scrambler at ``target`` bits, logging its progress as ``label``."""
+    scr = PerExampleScrambler(
+        m.predictor,
+        mode=mode,
+        target_bits=target,
+        steps=m.steps,
+        samples=m.protocol.samples,
+        learning_rate=m.protocol.learning_rate,
+        kl_direction=m.protocol.kl_direction,
+        clip_value=m.clip_value,
+        accumulation_steps=m.protocol.accumulation_steps,
+    )
+
+    # (time, updates done) at the last progress line: the rate is over the updates since then,
+    # so "min left" follows a change of load (a shared CPU) instead of the run's average.
+    first: list[int] = []  # the first update this process ran (> 0 when resumed)
+    last_log = [time.monotonic(), 0]
+
+    def progress(step: int, trace: dict[str, np.ndarray]) -> None:
+        if not first:
+            first.append(step)
+            last_log[1] = step
+            if step > 0:
+                m.log(f"{label}: resumed at update {step + 1}/{m.steps}")
+        now = time.monotonic()
+        done = step + 1
+        if done % PROGRESS_EVERY and done != m.steps and now - last_log[0] < PROGRESS_SECONDS:
+            return
+        kl, bits = float(trace["divergence"].mean()), float(trace["bits"].mean())
+        rate = (now - last_log[0]) / (done - last_log[1])  # the first line includes setup
+        last_log[:] = [now, done]
+        m.log(
+            f"{label}: update {done}/{m.steps}, KL {kl:.3f}, {bits:.2f} bits, "
+            f"{rate:.1f} s/update, ~{rate * (m.steps - done) / 60:.0f} min left"
+        )
+
+    dropout = m.protocol.optimiser_dropout
+    with _dropout_on(m.predictor) if dropout else contextlib.nullcontext():
+        return scr.attribute(
+            m.x, m.background, reference=m.reference, seed=m.protocol.seed, callback=progress,
+            checkpoint=checkpoint, run_key={"optimiser_dropout": True} if dropout else None,
+        )  # fmt: skip
+
+
+def _fraction_scramblers(m: MethodInput) -> Explanation:
+    """Occlusion at the ``fractions`` budget: one scrambler per curve fraction, rankings nested."""
+    fractions = m.protocol.fractions
+    parts: list[Explanation] = []
+    for frac in fractions:
+        # each part keeps its own checkpoint, so a resumed run skips the finished ones (the runner
+        # removes them once the nested result is cached)
+        ckpt = None if m.checkpoint is None else m.checkpoint.with_name(f"{m.checkpoint.stem}.f{frac:g}.ckpt")
+        target = fraction_target_bits(m.x, m.background, frac)
+        parts.append(_optimise(m, "occlusion", target, ckpt, f"scrambler_occlusion (destroying {frac:.0%})"))
+    scores = nested_ranking([importance_of(e) for e in parts], fractions)
+    settings = {
+        "method": "scrambler",
+        "mode": "occlusion",
+        "occlusion_budget": "fractions",
+        "seed": m.protocol.seed,
+        "optimisation_seconds": sum(e.settings["optimisation_seconds"] for e in parts),
+        "seconds_before_resume": sum(e.settings.get("seconds_before_resume", 0.0) for e in parts),
+        # each fraction's scrambler, so its own ranking and the bits it reached stay on record
+        "components": [
+            {
+                "fraction": frac,
+                "target_bits": e.settings["target_bits"],
+                "bits": float(e.bits[0]),
+                "final_kl": float(e.trace["divergence"][-1].mean()),
+                "importance": importance_of(e).tolist(),
+            }
+            for frac, e in zip(fractions, parts, strict=True)
+        ],
+    }
+    # no single PSSM stands for the nested ranking, so it gets no evaluation KL
+    return Explanation(
+        importance=scores[None], method="scrambler_occlusion", inputs=m.x.cpu().numpy(), settings=settings
+    )
+
+
 def _scrambler(mode: str) -> Callable[[MethodInput], Explanation]:
     def run(m: MethodInput) -> Explanation:
         target = m.target_bits
         if mode == "occlusion":
+            if m.protocol.occlusion_budget == "fractions":
+                return _fraction_scramblers(m)
             target = occlusion_target_bits(m.x, m.background, m.target_bits, m.protocol.occlusion_budget)
-        scr = PerExampleScrambler(
-            m.predictor,
-            mode=mode,
-            target_bits=target,
-            steps=m.steps,
-            samples=m.protocol.samples,
-            learning_rate=m.protocol.learning_rate,
-            kl_direction=m.protocol.kl_direction,
-            clip_value=m.clip_value,
-            accumulation_steps=m.protocol.accumulation_steps,
-        )
-
-        # (time, updates done) at the last progress line: the rate is over the updates since then,
-        # so "min left" follows a change of load (a shared CPU) instead of the run's average.
-        first: list[int] = []  # the first update this process ran (> 0 when resumed)
-        last_log = [time.monotonic(), 0]
-
-        def progress(step: int, trace: dict[str, np.ndarray]) -> None:
-            if not first:
-                first.append(step)
-                last_log[1] = step
-                if step > 0:
-                    m.log(f"scrambler_{mode}: resumed at update {step + 1}/{m.steps}")
-            now = time.monotonic()
-            done = step + 1
-            if done % PROGRESS_EVERY and done != m.steps and now - last_log[0] < PROGRESS_SECONDS:
-                return
-            kl, bits = float(trace["divergence"].mean()), float(trace["bits"].mean())
-            rate = (now - last_log[0]) / (done - last_log[1])  # the first line includes setup
-            last_log[:] = [now, done]
-            m.log(
-                f"scrambler_{mode}: update {done}/{m.steps}, KL {kl:.3f}, {bits:.2f} bits, "
-                f"{rate:.1f} s/update, ~{rate * (m.steps - done) / 60:.0f} min left"
-            )
-
-        dropout = m.protocol.optimiser_dropout
-        with _dropout_on(m.predictor) if dropout else contextlib.nullcontext():
-            return scr.attribute(
-                m.x, m.background, reference=m.reference, seed=m.protocol.seed, callback=progress,
-                checkpoint=m.checkpoint, run_key={"optimiser_dropout": True} if dropout else None,
-            )  # fmt: skip
+        return _optimise(m, mode, target, m.checkpoint, f"scrambler_{mode}")
 
     return run
 

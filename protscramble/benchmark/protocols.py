@@ -11,8 +11,10 @@ from ..predictors.trrosetta.network import INSTANCE_NORMS
 
 #: How the occlusion scrambler's conservation target follows the protein's (inclusion) target ``t``:
 #: ``complement`` keeps all but ``t`` bits of the sequence, so it selects as much information to destroy
-#: as the inclusion scrambler selects to keep; ``same`` keeps ``t`` bits (scrambles most of the sequence).
-OCCLUSION_BUDGETS = ("complement", "same")
+#: as the inclusion scrambler selects to keep; ``same`` keeps ``t`` bits (scrambles most of the sequence);
+#: ``fractions`` runs one occlusion scrambler per faithfulness fraction X, each destroying X of the
+#: sequence's bits, and nests their rankings (one scrambler's cost per fraction).
+OCCLUSION_BUDGETS = ("complement", "same", "fractions")
 
 
 @dataclass(frozen=True)

@@ -195,6 +195,8 @@ def _run_protein(
                 "settings": settings, "importance": importance_of(exp).tolist(), "eval": None,
                 "device": device_name(dev), "precision": getattr(predictor, "precision", None),
             }  # fmt: skip
+            if "components" in exp.settings:  # the fractions budget's scramblers, one per fraction
+                entry["components"] = exp.settings["components"]
             if m.startswith("scrambler") and exp.pssm is not None:
                 kl = sampled_divergence(
                     pred, reference, torch.as_tensor(exp.pssm, device=dev), protocol.eval_samples,
@@ -210,7 +212,9 @@ def _run_protein(
             # a scrambler resumed from its checkpoint also spent the interrupted run's time
             entry["seconds"] = time.perf_counter() - t0 + exp.settings.get("seconds_before_resume", 0.0)
             atomic_write_json(cache / f"{m}.json", entry)
-            (cache / f"{m}.ckpt").unlink(missing_ok=True)  # the cached result supersedes it
+            # the cached result supersedes the checkpoints (``m.f0.1.ckpt``: a part of the fractions budget)
+            for ckpt in [cache / f"{m}.ckpt", *cache.glob(f"{m}.f*.ckpt")]:
+                ckpt.unlink(missing_ok=True)
             log(f"{p.name}: {m} done in {entry['seconds']:.0f} s")
         entries[m] = entry
         importances[m] = np.asarray(entry["importance"], dtype=np.float64)

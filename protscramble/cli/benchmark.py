@@ -62,7 +62,8 @@ def register(sub: argparse._SubParsersAction) -> None:
         "--occlusion-budget",
         choices=OCCLUSION_BUDGETS,
         help="occlusion scrambler's target: complement (default; keeps all but the protein's target bits, "
-        "destroying as much as inclusion keeps) or same (keeps the protein's target bits)",
+        "destroying as much as inclusion keeps), same (keeps the protein's target bits) or fractions "
+        "(one scrambler per curve fraction X, each destroying X of the sequence's bits; rankings nested)",
     )
     t.add_argument(
         "--precision", choices=("auto", "fp32", "tf32", "bf16"), help="override the protocol's precision"
