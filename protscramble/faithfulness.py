@@ -36,6 +36,17 @@ def _forward_kl(reference: Prediction, predicted: Prediction) -> torch.Tensor:
     return prediction_kl(reference, predicted, "forward")
 
 
+def top_count(fraction: float, n: int) -> int:
+    """How many of ``n`` positions make the top ``fraction``: ``max(1, round(fraction * n))``, halves up.
+
+    Examples
+    --------
+    >>> top_count(0.1, 95), top_count(0.5, 5)
+    (10, 3)
+    """
+    return max(1, int(np.floor(fraction * n + 0.5)))
+
+
 def top_fraction_mask(
     importance: torch.Tensor | np.ndarray,
     fraction: float,
@@ -46,7 +57,7 @@ def top_fraction_mask(
     """Boolean (B, L) mask of the top ``fraction`` of valid positions per group.
 
     Each group (e.g. chain) of valid positions contributes
-    ``max(1, round(fraction * n_group))`` positions; ties are broken at random
+    ``top_count(fraction, n_group)`` positions; ties are broken at random
     (seeded), so constant maps (all zeros) do not favour the first residues.
 
     Examples
@@ -68,7 +79,7 @@ def top_fraction_mask(
             idx = torch.nonzero(mask[i] & (grp[i] == g)).flatten()
             if idx.numel() == 0:
                 continue
-            k = max(1, int(np.floor(fraction * idx.numel() + 0.5)))
+            k = top_count(fraction, idx.numel())
             # Lexicographic order: importance first, random jitter only among exact ties.
             order = np.lexsort((-jitter[i, idx].numpy(), -imp[i, idx].numpy()))
             out[i, idx[torch.from_numpy(order[:k])]] = True

@@ -45,6 +45,7 @@ from ..baselines import (
 )
 from ..errors import InvalidParameterError
 from ..explanation import Explanation
+from ..faithfulness import top_count
 from ..masking import conservation_bits
 from ..predictors.base import Predictor
 from ..scrambler import PerExampleScrambler
@@ -74,6 +75,11 @@ PROGRESS_EVERY = 50
 PROGRESS_SECONDS = 300.0
 
 
+def sequence_bits(x: torch.Tensor, background: torch.Tensor) -> float:
+    """The one-hot sequence's mean conservation in bits against ``background``."""
+    return float(conservation_bits(x.float(), background).mean())
+
+
 def occlusion_target_bits(
     x: torch.Tensor, background: torch.Tensor, target_bits: float, budget: str
 ) -> float:
@@ -92,8 +98,7 @@ def occlusion_target_bits(
     """
     if budget == "same":
         return target_bits
-    full = float(conservation_bits(x.float(), background).mean())
-    return max(full - target_bits, 0.0)
+    return max(sequence_bits(x, background) - target_bits, 0.0)
 
 
 @contextlib.contextmanager
@@ -108,18 +113,6 @@ def _dropout_on(predictor: Predictor) -> Iterator[None]:
         yield
     finally:
         predictor.set_dropout(was_on)  # type: ignore[attr-defined]
-
-
-def fraction_target_bits(x: torch.Tensor, background: torch.Tensor, fraction: float) -> float:
-    """The conservation target that keeps ``1 - fraction`` of the sequence's bits (destroys ``fraction``).
-
-    Examples
-    --------
-    >>> x = torch.eye(4)[None]  # four letters, each 2 bits against a uniform background
-    >>> fraction_target_bits(x, torch.full((4, 4), 0.25), 0.25)
-    1.5
-    """
-    return float(conservation_bits(x.float(), background).mean()) * (1.0 - fraction)
 
 
 def nested_ranking(importances: Sequence[np.ndarray], fractions: Sequence[float]) -> np.ndarray:
@@ -143,7 +136,7 @@ def nested_ranking(importances: Sequence[np.ndarray], fractions: Sequence[float]
     order: list[int] = []
     taken = np.zeros(length, dtype=bool)
     for imp, frac in zip(importances, fractions, strict=True):
-        k = max(1, int(np.floor(frac * length + 0.5)))  # faithfulness.top_fraction_mask's count
+        k = top_count(frac, length)
         for pos in np.argsort(-np.asarray(imp, dtype=np.float64), kind="stable"):
             if len(order) >= k:
                 break
@@ -205,13 +198,15 @@ def _optimise(m: MethodInput, mode: str, target: float, checkpoint: Path | None,
 def _fraction_scramblers(m: MethodInput) -> Explanation:
     """Occlusion at the ``fractions`` budget: one scrambler per curve fraction, rankings nested."""
     fractions = m.protocol.fractions
+    full = sequence_bits(m.x, m.background)
     parts: list[Explanation] = []
     for frac in fractions:
         # each part keeps its own checkpoint, so a resumed run skips the finished ones (the runner
         # removes them once the nested result is cached)
         ckpt = None if m.checkpoint is None else m.checkpoint.with_name(f"{m.checkpoint.stem}.f{frac:g}.ckpt")
-        target = fraction_target_bits(m.x, m.background, frac)
-        parts.append(_optimise(m, "occlusion", target, ckpt, f"scrambler_occlusion (destroying {frac:.0%})"))
+        # keep (1 - X) of the sequence's bits, i.e. destroy the fraction X the curve resamples
+        label = f"scrambler_occlusion (destroying {frac:.0%})"
+        parts.append(_optimise(m, "occlusion", full * (1.0 - frac), ckpt, label))
     scores = nested_ranking([importance_of(e) for e in parts], fractions)
     settings = {
         "method": "scrambler",
