@@ -512,8 +512,12 @@ def test_occlusion_budget_complements_the_inclusion_target(tmp_path):
     assert same.settings["target_bits"] == 0.5
     inclusion = METHODS["scrambler_inclusion"](MethodInput(pred, x, bg, ref, TINY, 0.5, 2))
     assert inclusion.settings["target_bits"] == 0.5  # the inclusion target is the protein's, always
-    with pytest.raises(InvalidParameterError, match="occlusion budget"):
-        TINY.with_overrides(occlusion_budget="half")
+    # a number X: keep (1 - X) of the sequence's bits, whatever the protein's target
+    destroy = occ(MethodInput(pred, x, bg, ref, TINY.with_overrides(occlusion_budget="0.4"), 0.5, 2))
+    assert destroy.settings["target_bits"] == pytest.approx(np.log2(20) * 0.6, abs=1e-5)
+    for bad in ("half", "0", "1", "1.5", "-0.2", "nan"):
+        with pytest.raises(InvalidParameterError, match="occlusion budget"):
+            TINY.with_overrides(occlusion_budget=bad)
 
     # the evaluation table records the target each scrambler ran at; progress reaches the log
     logs: list[str] = []
@@ -589,6 +593,16 @@ def test_fractions_budget_runs_one_occlusion_scrambler_per_fraction(tmp_path):
     assert not list(cache.glob("*.ckpt"))  # the parts' checkpoints go once the result is cached
     joined = " ".join(logs)
     assert "scrambler_occlusion (destroying 20%): update 5/5" in joined and "(destroying 40%)" in joined
+    # each part is the scrambler of the numeric budget X on its own: same target, seed and ranking
+    alone = run_benchmark(
+        PROTEINS[:1], ["scrambler_occlusion"], TINY.with_overrides(occlusion_budget="0.4", fractions=(0.2, 0.4)),
+        tmp_path / "alone", predictor=ToyPairPredictor(),
+    )  # fmt: skip
+    single = json.loads((alone / "method_cache" / "toy_a" / "scrambler_occlusion.json").read_text())
+    assert single["importance"] == pytest.approx(parts[1]["importance"], rel=1e-6)
+    assert read_tsv(alone / "eval_kl.tsv")[0]["target_bits"] == pytest.approx(
+        parts[1]["target_bits"], rel=1e-5
+    )
 
 
 def test_fractions_budget_resumes_after_a_finished_part(tmp_path, monkeypatch):
@@ -652,12 +666,15 @@ def test_cli_passes_seed_and_occlusion_budget(tmp_path, monkeypatch, capsys):
     assert (seen["protocol"].seed, seen["protocol"].occlusion_budget) == (3, "same")
     assert main([*args, "--occlusion-budget", "fractions"]) == 0
     assert seen["protocol"].occlusion_budget == "fractions"
+    assert main([*args, "--occlusion-budget", "0.40"]) == 0
+    assert seen["protocol"].occlusion_budget == "0.4"  # one spelling per budget, so caches match
     assert main(args) == 0
     assert (seen["protocol"].seed, seen["protocol"].occlusion_budget) == (0, "complement")
     capsys.readouterr()
-    assert main([*args, "--occlusion-budget", "half"]) == 2
-    err = capsys.readouterr().err
-    assert "occlusion-budget" in err and len(err.strip().splitlines()) == 1
+    for bad in ("half", "1.5"):
+        assert main([*args, "--occlusion-budget", bad]) == 2
+        err = capsys.readouterr().err
+        assert "occlusion-budget" in err and "(0, 1)" in err and len(err.strip().splitlines()) == 1
     # methods space- or comma-separated (as the heterodimer benchmark takes them), repeats dropped
     assert main([*args, "--methods", "ism,random", "scrambler_inclusion", "random"]) == 0
     assert seen["methods"] == ["ism", "random", "scrambler_inclusion"]

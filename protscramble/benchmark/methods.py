@@ -19,7 +19,8 @@ Every method maps a :class:`MethodInput` to an importance vector (L,)
 * the scramblers are the per-example scramblers at the protein's published
   background and target bits, inclusion and occlusion; the occlusion
   scrambler's budget follows ``Protocol.occlusion_budget`` (with
-  ``fractions``, one scrambler per curve fraction and their rankings nested).
+  ``fractions``, one scrambler per curve fraction and their rankings nested;
+  with a number X, one scrambler destroying X of the sequence's bits).
 """
 
 from __future__ import annotations
@@ -49,7 +50,7 @@ from ..faithfulness import top_count
 from ..masking import conservation_bits
 from ..predictors.base import Predictor
 from ..scrambler import PerExampleScrambler
-from .protocols import Protocol
+from .protocols import Protocol, destroyed_fraction
 
 
 @dataclass
@@ -88,16 +89,22 @@ def occlusion_target_bits(
     ``complement``: the sequence's own bits (one-hot vs background) minus ``target_bits``, so the
     occlusion scrambler destroys as much information as the inclusion scrambler keeps and both select
     a comparable set of residues; ``same``: ``target_bits`` (the occlusion scrambler then keeps only
-    ``target_bits`` and must rank the residues among the many it scrambles).
+    ``target_bits`` and must rank the residues among the many it scrambles); a number X in (0, 1): the
+    sequence's bits times (1 - X), destroying the fraction X of its information.
 
     Examples
     --------
     >>> x = torch.eye(4)[None]  # four letters, each 2 bits against a uniform background
     >>> occlusion_target_bits(x, torch.full((4, 4), 0.25), 0.5, "complement")
     1.5
+    >>> occlusion_target_bits(x, torch.full((4, 4), 0.25), 0.5, "0.25")
+    1.5
     """
     if budget == "same":
         return target_bits
+    frac = destroyed_fraction(budget)
+    if frac is not None:
+        return sequence_bits(x, background) * (1.0 - frac)
     return max(sequence_bits(x, background) - target_bits, 0.0)
 
 
@@ -198,15 +205,15 @@ def _optimise(m: MethodInput, mode: str, target: float, checkpoint: Path | None,
 def _fraction_scramblers(m: MethodInput) -> Explanation:
     """Occlusion at the ``fractions`` budget: one scrambler per curve fraction, rankings nested."""
     fractions = m.protocol.fractions
-    full = sequence_bits(m.x, m.background)
     parts: list[Explanation] = []
     for frac in fractions:
         # each part keeps its own checkpoint, so a resumed run skips the finished ones (the runner
         # removes them once the nested result is cached)
         ckpt = None if m.checkpoint is None else m.checkpoint.with_name(f"{m.checkpoint.stem}.f{frac:g}.ckpt")
-        # keep (1 - X) of the sequence's bits, i.e. destroy the fraction X the curve resamples
-        label = f"scrambler_occlusion (destroying {frac:.0%})"
-        parts.append(_optimise(m, "occlusion", full * (1.0 - frac), ckpt, label))
+        # the numeric budget X: keep (1 - X) of the sequence's bits, destroying the fraction X the curve
+        # resamples (str(float) round-trips, so a part equals the run at that budget on its own)
+        target = occlusion_target_bits(m.x, m.background, m.target_bits, str(frac))
+        parts.append(_optimise(m, "occlusion", target, ckpt, f"scrambler_occlusion (destroying {frac:.0%})"))
     scores = nested_ranking([importance_of(e) for e in parts], fractions)
     settings = {
         "method": "scrambler",

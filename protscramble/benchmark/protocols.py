@@ -13,8 +13,32 @@ from ..predictors.trrosetta.network import INSTANCE_NORMS
 #: ``complement`` keeps all but ``t`` bits of the sequence, so it selects as much information to destroy
 #: as the inclusion scrambler selects to keep; ``same`` keeps ``t`` bits (scrambles most of the sequence);
 #: ``fractions`` runs one occlusion scrambler per faithfulness fraction X, each destroying X of the
-#: sequence's bits, and nests their rankings (one scrambler's cost per fraction).
+#: sequence's bits, and nests their rankings (one scrambler's cost per fraction). A number X in (0, 1)
+#: (written as a string, e.g. ``"0.4"``) runs one occlusion scrambler destroying X of the sequence's
+#: bits: the ``fractions`` part of that X on its own.
 OCCLUSION_BUDGETS = ("complement", "same", "fractions")
+
+
+def destroyed_fraction(budget: str) -> float | None:
+    """The fraction of the sequence's bits a numeric occlusion budget destroys (``None``: a named one).
+
+    Examples
+    --------
+    >>> destroyed_fraction("0.4"), destroyed_fraction("complement")
+    (0.4, None)
+    """
+    if budget in OCCLUSION_BUDGETS:
+        return None
+    try:
+        frac = float(budget)
+    except (TypeError, ValueError):
+        frac = float("nan")
+    if not 0 < frac < 1:  # also false for nan
+        raise InvalidParameterError(
+            f"occlusion budget must be one of {', '.join(OCCLUSION_BUDGETS)} or a fraction of the "
+            f"sequence's bits to destroy in (0, 1), got {budget!r}"
+        )
+    return frac
 
 
 @dataclass(frozen=True)
@@ -88,10 +112,7 @@ class Protocol:
             raise InvalidParameterError(
                 f"KL direction must be one of {', '.join(KL_DIRECTIONS)}, got {self.kl_direction!r}"
             )
-        if self.occlusion_budget not in OCCLUSION_BUDGETS:
-            raise InvalidParameterError(
-                f"occlusion budget must be one of {', '.join(OCCLUSION_BUDGETS)}, got {self.occlusion_budget!r}"
-            )
+        destroyed_fraction(self.occlusion_budget)  # raises for an unknown budget
         if self.accumulation_steps < 1 or self.samples % self.accumulation_steps:
             raise InvalidParameterError(
                 f"accumulation steps ({self.accumulation_steps}) must divide the samples per update "

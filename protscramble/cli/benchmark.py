@@ -15,11 +15,20 @@ import time
 
 from ..benchmark import METHODS, PROTEIN_SETS, PROTOCOLS, resolve_proteins, run_benchmark
 from ..benchmark.proteins import data_dir
-from ..benchmark.protocols import OCCLUSION_BUDGETS
+from ..benchmark.protocols import OCCLUSION_BUDGETS, destroyed_fraction
 from ..errors import InvalidParameterError
 from ..objectives import KL_DIRECTIONS
 from ..predictors.trrosetta.network import INSTANCE_NORMS
 from .common import add_device_argument, parse_methods, positive_int, resolve_device
+
+
+def occlusion_budget(value: str) -> str:
+    """A named occlusion budget, or a fraction in (0, 1) written canonically (0.40 -> 0.4)."""
+    try:
+        frac = destroyed_fraction(value)
+    except InvalidParameterError as err:
+        raise argparse.ArgumentTypeError(str(err)) from None
+    return value if frac is None else str(frac)
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -60,10 +69,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     t.add_argument(
         "--occlusion-budget",
-        choices=OCCLUSION_BUDGETS,
+        type=occlusion_budget,
+        metavar="{" + ",".join(OCCLUSION_BUDGETS) + ",X}",
         help="occlusion scrambler's target: complement (default; keeps all but the protein's target bits, "
-        "destroying as much as inclusion keeps), same (keeps the protein's target bits) or fractions "
-        "(one scrambler per curve fraction X, each destroying X of the sequence's bits; rankings nested)",
+        "destroying as much as inclusion keeps), same (keeps the protein's target bits), fractions "
+        "(one scrambler per curve fraction X, each destroying X of the sequence's bits; rankings nested) "
+        "or a number X in (0, 1) (one scrambler destroying X of the sequence's bits)",
     )
     t.add_argument(
         "--precision", choices=("auto", "fp32", "tf32", "bf16"), help="override the protocol's precision"

@@ -1,0 +1,119 @@
+"""Which ranking to take from the fractions budget's occlusion scramblers (``--occlusion-budget fractions``).
+
+A benchmark run at the fractions budget keeps each part's importance (one occlusion scrambler per
+curve fraction X, destroying X of the sequence's bits) in ``method_cache/NAME/scrambler_occlusion.json``.
+This script re-evaluates, on the same proteins, predictor, samples and seed as that run's curves,
+the occlusion curve of:
+
+- ``nested`` (the benchmark's ranking: small fractions first, each part adds its best untaken residues),
+  recomputed to check that the curves reproduce the cached ones;
+- ``nested_down``: nested from the largest fraction down (the largest part picks its top set, each
+  smaller part picks its top set inside the next larger one), so a part that destroys more chooses
+  the candidates a smaller one ranks;
+- ``part_X``: each part's ranking on its own (one scrambler's cost instead of five).
+
+It prints one line per protein and ranking (occlusion area, higher is better) and writes
+``occlusion_parts.tsv`` (areas and curve points) into the benchmark folder (or ``--out``).
+
+    python benchmarks/occlusion_parts.py BENCH_DIR PROTEIN [PROTEIN ...] [--protocol quick] [--device cpu]
+        [--out TSV]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from protscramble.benchmark import PROTOCOLS, resolve_proteins
+from protscramble.benchmark.metrics import curve_auc, faithfulness_rows
+from protscramble.benchmark.runner import protein_inputs, write_tsv
+from protscramble.explain import safe_name
+from protscramble.faithfulness import top_count
+from protscramble.predictors.trrosetta import TrRosetta
+
+
+def nested_down(importances: list[np.ndarray], fractions: list[float]) -> np.ndarray:
+    """Nested sets chosen from the largest fraction down; scores in (0, 1], higher ranks first."""
+    length = len(importances[0])
+    candidates = np.arange(length)
+    chosen: list[np.ndarray] = []  # the top set of each fraction, largest first
+    for imp, frac in zip(importances[::-1], fractions[::-1], strict=True):
+        k = top_count(frac, length)
+        candidates = candidates[np.argsort(-imp[candidates], kind="stable")][:k]
+        chosen.append(candidates)
+    order: list[int] = []
+    taken = np.zeros(length, dtype=bool)
+    # smallest set first, each ordered by its own part; then each next ring; the rest by the largest part
+    for imp, top in zip(importances, chosen[::-1], strict=True):
+        for pos in top[np.argsort(-imp[top], kind="stable")]:
+            if not taken[pos]:
+                order.append(int(pos))
+                taken[pos] = True
+    order += [int(i) for i in np.argsort(-importances[-1], kind="stable") if not taken[i]]
+    scores = np.empty(length)
+    scores[order] = (length - np.arange(length)) / length
+    return scores
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("bench_dir", type=Path)
+    ap.add_argument("proteins", nargs="+")
+    ap.add_argument("--protocol", default="quick", choices=sorted(PROTOCOLS))
+    ap.add_argument("--device", default="cpu")
+    ap.add_argument("--out", type=Path, help="TSV to write (default BENCH_DIR/occlusion_parts.tsv)")
+    args = ap.parse_args()
+    protocol = PROTOCOLS[args.protocol]
+    predictor = TrRosetta(
+        "xaa", device=torch.device(args.device), precision=protocol.precision, compile=protocol.compile
+    )
+    rows = []
+    for p in resolve_proteins(",".join(args.proteins)):
+        entry = json.loads(
+            (args.bench_dir / "method_cache" / safe_name(p.name) / "scrambler_occlusion.json").read_text()
+        )
+        parts = entry.get("components")
+        if entry["settings"]["protocol"]["occlusion_budget"] != "fractions" or not parts:
+            raise SystemExit(f"{p.name}: the cached occlusion scrambler is not at the fractions budget")
+        fractions = [c["fraction"] for c in parts]
+        imps = [np.asarray(c["importance"], dtype=np.float64) for c in parts]
+        rankings = {
+            "nested": np.asarray(entry["importance"], dtype=np.float64),
+            "nested_down": nested_down(imps, fractions),
+        }
+        rankings.update({f"part_{f:g}": imp for f, imp in zip(fractions, imps, strict=True)})
+        pred, x, bg, ref = protein_inputs(p, predictor)
+        curves = faithfulness_rows(
+            pred,
+            x,
+            rankings,
+            bg,
+            ref,
+            fractions,
+            protocol.faithfulness_samples,
+            protocol.seed,
+            modes=("occlusion",),
+        )
+        cached = [r["kl"] for r in entry["faithfulness"] if r["mode"] == "occlusion"]
+        for name in rankings:
+            kl = [r["kl"] for r in curves if r["method"] == name]
+            area = curve_auc(fractions, kl)
+            note = f" (cached nested: {curve_auc(fractions, cached):.3f})" if name == "nested" else ""
+            print(f"{p.name}\t{name}\t{area:.3f}{note}\t" + " ".join(f"{v:.2f}" for v in kl), flush=True)
+            rows.append(
+                {
+                    "protein": p.name,
+                    "ranking": name,
+                    "auc": round(area, 4),
+                    **{f"kl_{f:g}": v for f, v in zip(fractions, kl, strict=True)},
+                }
+            )
+    write_tsv(args.out or args.bench_dir / "occlusion_parts.tsv", rows, list(rows[0]))
+
+
+if __name__ == "__main__":
+    main()
