@@ -24,6 +24,9 @@ from protscramble.alphabet import AMINO_ACIDS
 from protscramble.explain import Protein, cpu_name, explain_trrosetta
 from protscramble.predictors.trrosetta import TrRosetta
 
+#: Evaluation samples of every run, the warm-up's included.
+EVAL_SAMPLES = 8
+
 
 def designs(n: int, length: int, seed: int) -> list[Protein]:
     gen = torch.Generator().manual_seed(seed)
@@ -54,13 +57,17 @@ def main() -> None:
     print(
         f"device: {name}; precision {tr.precision}, compiled {tr.compile}; L = {args.length}; {args.steps} updates x {args.samples} samples"
     )
+    # The warm-up runs every kind of call the timed runs make: torch.compile specialises a batch
+    # of one sample, so a 1-sample evaluation here would leave the 8-sample one to compile inside
+    # the first timing (the likely cause of batch 1 timing 6x slower per design than batch 4 on
+    # the H200, 2026-11-30).
     explain_trrosetta(
         designs(1, args.length, 99),
         steps=2,
         samples=args.samples,
         device=device,
         predictor=tr,
-        eval_samples=1,
+        eval_samples=EVAL_SAMPLES,
     )
     single = None
     print(f"{'batch':>6} {'s/explanation':>14} {'designs/hour':>13} {'vs batch 1':>11}")
@@ -76,7 +83,7 @@ def main() -> None:
                 samples=args.samples,
                 device=device,
                 predictor=tr,
-                eval_samples=8,
+                eval_samples=EVAL_SAMPLES,
             )
             if device.type == "cuda":
                 torch.cuda.synchronize(device)

@@ -15,6 +15,7 @@ device, and ends with ``speedup_vs_naive: X`` for L = 64, K = 2.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib.util
 import statistics
 import sys
@@ -28,6 +29,7 @@ from protscramble.backgrounds import native_background
 from protscramble.explain import cpu_name
 from protscramble.masking import scramble_pssm
 from protscramble.objectives import prediction_kl
+from protscramble.predictors.base import arithmetic
 from protscramble.predictors.trrosetta import TrRosetta, load_state_dict
 from protscramble.predictors.trrosetta.features import sequence_features
 from protscramble.predictors.trrosetta.weights import packaged_archive
@@ -57,7 +59,27 @@ def naive_network(device: torch.device, source: str | None = None) -> torch.nn.M
     return net
 
 
-def naive_predict(net: torch.nn.Module):
+class _NaivePredict:
+    """The naive network as a predictor: fp32 throughout, TF32 off on CUDA (forward and backward)."""
+
+    def __init__(self, fn) -> None:
+        self._fn = fn
+
+    def __call__(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
+        return self._fn(x)
+
+    @contextlib.contextmanager
+    def arithmetic(self):
+        # PyTorch lets cuDNN use TF32 by default; the baseline is plain fp32, like ours at --precision fp32
+        saved = torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32
+        torch.backends.cudnn.allow_tf32 = torch.backends.cuda.matmul.allow_tf32 = False
+        try:
+            yield
+        finally:
+            torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32 = saved
+
+
+def naive_predict(net: torch.nn.Module) -> _NaivePredict:
     def predict(x: torch.Tensor) -> dict[str, torch.Tensor]:
         n, length, _ = x.shape
         f1d = sequence_features(x)
@@ -75,7 +97,7 @@ def naive_predict(net: torch.nn.Module):
             for k, v in zip(("theta", "phi", "dist", "omega"), (theta, phi, dist, omega), strict=True)
         }
 
-    return predict
+    return _NaivePredict(predict)
 
 
 def make_step(predict, length: int, samples: int, device: torch.device, groups: int = 1):
@@ -90,17 +112,20 @@ def make_step(predict, length: int, samples: int, device: torch.device, groups: 
         torch.randint(0, 20, (1, length), generator=gen, device=device), 20
     ).float()
     bg = torch.tensor(native_background(length), dtype=torch.float32, device=device)
-    with torch.no_grad():
+    with torch.no_grad(), arithmetic(predict):
         reference = {k: v.float() for k, v in predict(x).items()}
     per_group = samples // groups
     ref = {k: v.expand(per_group, *v.shape[1:]) for k, v in reference.items()}
     scores = torch.rand(1, length, device=device, generator=gen).requires_grad_()
 
     def step() -> None:
-        pssm = scramble_pssm(x, scores, bg)
-        for _ in range(groups):
-            s = sample_pssm(pssm, per_group, generator=gen).reshape(per_group, length, len(AMINO_ACIDS))
-            prediction_kl(ref, predict(s)).mean().backward(retain_graph=groups > 1)
+        # as the engine does: the predictor's arithmetic (TF32 on or off on CUDA) held through the
+        # backward too, which cuDNN reads when each gradient kernel launches
+        with arithmetic(predict):
+            pssm = scramble_pssm(x, scores, bg)
+            for _ in range(groups):
+                s = sample_pssm(pssm, per_group, generator=gen).reshape(per_group, length, len(AMINO_ACIDS))
+                prediction_kl(ref, predict(s)).mean().backward(retain_graph=groups > 1)
 
     return step
 
