@@ -496,6 +496,43 @@ def test_methods_are_cached_so_added_methods_and_interrupted_proteins_reuse_work
         )
 
 
+def test_a_new_occlusion_budget_reruns_the_occlusion_scrambler_alone(tmp_path, monkeypatch):
+    import protscramble.benchmark.runner as runner
+
+    def broken(_):
+        raise RuntimeError("recomputed")
+
+    out = tmp_path / "bench"
+    complement = TINY.with_overrides(occlusion_budget="complement")
+    run_benchmark(
+        PROTEINS[:1], ["random", "scrambler_occlusion"], complement, out, predictor=ToyPairPredictor()
+    )
+    (row,) = read_tsv(out / "eval_kl.tsv")
+    full_bits = row["target_bits"] + PROTEINS[0].target_bits  # complement: all but the protein's bits
+    budgets: list[str] = []
+    occlusion = runner.METHODS["scrambler_occlusion"]
+    monkeypatch.setitem(runner.METHODS, "random", broken)
+    monkeypatch.setitem(
+        runner.METHODS,
+        "scrambler_occlusion",
+        lambda m: budgets.append(m.protocol.occlusion_budget) or occlusion(m),
+    )
+    logs: list[str] = []
+    run_benchmark(
+        PROTEINS[:1], ["random", "scrambler_occlusion"], TINY.with_overrides(occlusion_budget="0.4"), out,
+        predictor=ToyPairPredictor(), log=logs.append,
+    )  # fmt: skip
+    assert budgets == ["0.4"]  # the occlusion scrambler reran at the new budget ...
+    assert "toy_a: random reused from an earlier run" in logs  # ... and random did not
+    (row,) = read_tsv(out / "eval_kl.tsv")
+    assert row["target_bits"] == pytest.approx(0.6 * full_bits, abs=1e-4)
+    # any other setting still reruns every method
+    with pytest.raises(RuntimeError, match="recomputed"):
+        run_benchmark(
+            PROTEINS[:1], ["random"], complement.with_overrides(seed=3), out, predictor=ToyPairPredictor()
+        )
+
+
 def test_occlusion_budget_complements_the_inclusion_target(tmp_path):
     """complement: the occlusion scrambler keeps all but the protein's bits; same: keeps the protein's bits."""
     from protscramble.benchmark.methods import MethodInput
@@ -506,8 +543,12 @@ def test_occlusion_budget_complements_the_inclusion_target(tmp_path):
     with torch.no_grad():
         ref = pred(x)
     occ = METHODS["scrambler_occlusion"]
-    complement = occ(MethodInput(pred, x, bg, ref, TINY, 0.5, 2))
+    complement = occ(
+        MethodInput(pred, x, bg, ref, TINY.with_overrides(occlusion_budget="complement"), 0.5, 2)
+    )
     assert complement.settings["target_bits"] == pytest.approx(np.log2(20) - 0.5, abs=1e-5)
+    default = occ(MethodInput(pred, x, bg, ref, TINY, 0.5, 2))  # destroys 40% of the sequence's bits
+    assert default.settings["target_bits"] == pytest.approx(np.log2(20) * 0.6, abs=1e-5)
     same = occ(MethodInput(pred, x, bg, ref, TINY.with_overrides(occlusion_budget="same"), 0.5, 2))
     assert same.settings["target_bits"] == 0.5
     inclusion = METHODS["scrambler_inclusion"](MethodInput(pred, x, bg, ref, TINY, 0.5, 2))
@@ -530,7 +571,7 @@ def test_occlusion_budget_complements_the_inclusion_target(tmp_path):
     x_a = torch.eye(20)[[AMINO_ACIDS.index(c) for c in PROTEINS[0].sequence]][None]
     bg_a = torch.tensor(make_background("native", PROTEINS[0].length), dtype=torch.float32)
     full = float(conservation_bits(x_a, bg_a).mean())
-    assert rows["scrambler_occlusion"]["target_bits"] == pytest.approx(full - 1.0, rel=1e-4)
+    assert rows["scrambler_occlusion"]["target_bits"] == pytest.approx(0.6 * full, rel=1e-4)  # the default
     assert f"toy_a: scrambler_occlusion: update {TINY.steps}/{TINY.steps}" in " ".join(logs)
     # ... and the bits each scrambler's final PSSM reached (recomputed from the written importance)
     imp = read_tsv(out / "proteins" / "toy_a" / "importance.tsv")
@@ -669,7 +710,7 @@ def test_cli_passes_seed_and_occlusion_budget(tmp_path, monkeypatch, capsys):
     assert main([*args, "--occlusion-budget", "0.40"]) == 0
     assert seen["protocol"].occlusion_budget == "0.4"  # one spelling per budget, so caches match
     assert main(args) == 0
-    assert (seen["protocol"].seed, seen["protocol"].occlusion_budget) == (0, "complement")
+    assert (seen["protocol"].seed, seen["protocol"].occlusion_budget) == (0, "0.4")
     capsys.readouterr()
     for bad in ("half", "1.5"):
         assert main([*args, "--occlusion-budget", bad]) == 2

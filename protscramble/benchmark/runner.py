@@ -105,9 +105,26 @@ def protein_settings(p: BenchmarkProtein, protocol: Protocol, models: str) -> di
     }
 
 
-def _same_settings(stored: Any, settings: Mapping[str, Any]) -> bool:
+#: Protocol settings that shape one method's result only: the other methods' cached results hold
+#: across a change of them (a new occlusion budget reruns the occlusion scrambler alone).
+METHOD_ONLY_SETTINGS = {"occlusion_budget": "scrambler_occlusion"}
+
+
+def _without_other_methods_settings(settings: Mapping[str, Any], method: str) -> dict[str, Any]:
+    protocol = {
+        k: v for k, v in settings["protocol"].items() if METHOD_ONLY_SETTINGS.get(k, method) == method
+    }
+    return {**settings, "protocol": protocol}
+
+
+def _same_settings(stored: Any, settings: Mapping[str, Any], method: str | None = None) -> bool:
+    """Whether a stored result was computed with ``settings`` (for ``method``'s cache: the settings
+    that shape that method)."""
     if not isinstance(stored, dict):
         return False
+    if method is not None and isinstance(stored.get("protocol"), dict):
+        stored = _without_other_methods_settings(stored, method)
+        settings = _without_other_methods_settings(settings, method)
     stored = dict(stored)
     # runs before structure_identity recorded the structure's path; the same file is the same input
     if isinstance(stored.get("structure"), str):
@@ -128,12 +145,12 @@ def _finished(pdir: Path, settings: Mapping[str, Any], methods: Sequence[str]) -
     return _same_settings(done.get("settings"), settings) and set(methods) <= set(done.get("methods", []))
 
 
-def _cached_method(path: Path, settings: Mapping[str, Any]) -> dict[str, Any] | None:
+def _cached_method(path: Path, settings: Mapping[str, Any], method: str) -> dict[str, Any] | None:
     try:
         entry = json.loads(path.read_text())
     except (OSError, ValueError):
         return None
-    same = _same_settings(entry.get("settings"), settings)
+    same = _same_settings(entry.get("settings"), settings, method)
     return entry if same and "importance" in entry and "seconds" in entry else None
 
 
@@ -180,7 +197,7 @@ def _run_protein(
     timing, evals = [], []
     entries: dict[str, dict[str, Any]] = {}
     for m in methods:
-        entry = _cached_method(cache / f"{m}.json", settings)
+        entry = _cached_method(cache / f"{m}.json", settings, m)
         if entry is not None:
             log(f"{p.name}: {m} reused from an earlier run")
         else:

@@ -15,7 +15,7 @@ import time
 
 from ..benchmark import METHODS, PROTEIN_SETS, PROTOCOLS, resolve_proteins, run_benchmark
 from ..benchmark.proteins import data_dir
-from ..benchmark.protocols import OCCLUSION_BUDGETS, destroyed_fraction
+from ..benchmark.protocols import DEFAULT_OCCLUSION_BUDGET, OCCLUSION_BUDGETS, destroyed_fraction
 from ..errors import InvalidParameterError
 from ..objectives import KL_DIRECTIONS
 from ..predictors.trrosetta.network import INSTANCE_NORMS
@@ -71,10 +71,11 @@ def register(sub: argparse._SubParsersAction) -> None:
         "--occlusion-budget",
         type=occlusion_budget,
         metavar="{" + ",".join(OCCLUSION_BUDGETS) + ",X}",
-        help="occlusion scrambler's target: complement (default; keeps all but the protein's target bits, "
-        "destroying as much as inclusion keeps), same (keeps the protein's target bits), fractions "
-        "(one scrambler per curve fraction X, each destroying X of the sequence's bits; rankings nested) "
-        "or a number X in (0, 1) (one scrambler destroying X of the sequence's bits)",
+        help="occlusion scrambler's target: a number X in (0, 1) (one scrambler destroying X of the "
+        f"sequence's bits; default {DEFAULT_OCCLUSION_BUDGET}), complement (keeps all but the protein's "
+        "target bits, destroying as much as inclusion keeps), same (keeps the protein's target bits) or "
+        "fractions (one scrambler per curve fraction X, each destroying X of the sequence's bits; rankings "
+        "nested)",
     )
     t.add_argument(
         "--precision", choices=("auto", "fp32", "tf32", "bf16"), help="override the protocol's precision"
