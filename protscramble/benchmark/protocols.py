@@ -16,7 +16,7 @@ from ..predictors.trrosetta.network import INSTANCE_NORMS
 #: sequence's bits, and nests their rankings (one scrambler's cost per fraction). A number X in (0, 1)
 #: (written as a string, e.g. ``"0.4"``) runs one occlusion scrambler destroying X of the sequence's
 #: bits: the ``fractions`` part of that X on its own. The default, ``"0.4"``, gave a higher occlusion
-#: curve than ``complement`` in 15 of 18 paired runs (eleven proteins, four held-out design chains, three
+#: curve than ``complement`` in 16 of 19 paired runs (eleven proteins, four held-out design chains, four
 #: second seeds; docs/benchmarks.md, 2026-11-30) at the same single scrambler's cost.
 OCCLUSION_BUDGETS = ("complement", "same", "fractions")
 DEFAULT_OCCLUSION_BUDGET = "0.4"
