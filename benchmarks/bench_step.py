@@ -32,6 +32,7 @@ from protscramble.objectives import prediction_kl
 from protscramble.predictors.base import arithmetic
 from protscramble.predictors.trrosetta import TrRosetta, load_state_dict
 from protscramble.predictors.trrosetta.features import sequence_features
+from protscramble.predictors.trrosetta.model import _tf32_switch
 from protscramble.predictors.trrosetta.weights import packaged_archive
 from protscramble.sampling import sample_pssm
 
@@ -62,21 +63,16 @@ def naive_network(device: torch.device, source: str | None = None) -> torch.nn.M
 class _NaivePredict:
     """The naive network as a predictor: fp32 throughout, TF32 off on CUDA (forward and backward)."""
 
-    def __init__(self, fn) -> None:
+    def __init__(self, fn, device: torch.device) -> None:
         self._fn = fn
+        self.device = device
 
     def __call__(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
         return self._fn(x)
 
-    @contextlib.contextmanager
-    def arithmetic(self):
+    def arithmetic(self) -> contextlib.AbstractContextManager:
         # PyTorch lets cuDNN use TF32 by default; the baseline is plain fp32, like ours at --precision fp32
-        saved = torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32
-        torch.backends.cudnn.allow_tf32 = torch.backends.cuda.matmul.allow_tf32 = False
-        try:
-            yield
-        finally:
-            torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32 = saved
+        return _tf32_switch(self.device, "fp32")
 
 
 def naive_predict(net: torch.nn.Module) -> _NaivePredict:
@@ -97,7 +93,7 @@ def naive_predict(net: torch.nn.Module) -> _NaivePredict:
             for k, v in zip(("theta", "phi", "dist", "omega"), (theta, phi, dist, omega), strict=True)
         }
 
-    return _NaivePredict(predict)
+    return _NaivePredict(predict, next(net.parameters()).device)
 
 
 def make_step(predict, length: int, samples: int, device: torch.device, groups: int = 1):

@@ -2,28 +2,14 @@
 
 from __future__ import annotations
 
-import contextlib
-
 import numpy as np
 import pytest
 import torch
+from _predictor_helpers import ArithmeticRecorder, PositionReader
 
 from protscramble.errors import InvalidParameterError
 from protscramble.io import load_checkpoint, save_checkpoint
 from protscramble.scrambler import PerExampleScrambler
-
-
-class PositionReader:
-    """Predicts a 4-way distribution from the letters at a few chosen positions only."""
-
-    alphabet = "ABCD"
-
-    def __init__(self, positions):
-        self.positions = list(positions)
-
-    def __call__(self, x):
-        logits = 6.0 * x[:, self.positions, :]  # (N, P, 4): confident only if the letter is kept
-        return {"y": torch.softmax(logits, -1)}
 
 
 def _inputs(b=2, length=12, seed=0):
@@ -157,29 +143,6 @@ def test_batching_does_not_change_an_examples_result():
     per_example = sc.attribute(x, bg, seed=[9, 10, 9])
     assert np.allclose(per_example.importance[[0, 2]], batch.importance[[0, 2]], atol=1e-6)
     assert not np.allclose(per_example.importance[1], batch.importance[1], atol=1e-3)
-
-
-class ArithmeticRecorder(PositionReader):
-    """Records, for every backward pass through it, whether its ``arithmetic()`` context was active."""
-
-    def __init__(self, positions):
-        super().__init__(positions)
-        self.active = False
-        self.seen: list[bool] = []
-
-    @contextlib.contextmanager
-    def arithmetic(self):
-        self.active = True
-        try:
-            yield
-        finally:
-            self.active = False
-
-    def __call__(self, x):
-        out = super().__call__(x)
-        if out["y"].requires_grad:
-            out["y"].register_hook(lambda g: self.seen.append(self.active) or g)
-        return out
 
 
 def test_every_backward_runs_inside_the_predictors_arithmetic_context():
