@@ -9,11 +9,17 @@ most self time.
 
     python benchmarks/profile_step.py [--device cuda] [--length 100] [--samples 8] [--groups 2]
         [--precision auto|fp32|tf32|bf16] [--compile auto|on|off] [--repeats 3] [--rows 15]
+        [--block-calls cycle|block|both]
+
+``--block-calls``: the compiled path's calls, one per dilation cycle of five blocks (the library's) or
+one per block (as before 2026-11-30); ``both`` profiles each in turn in one process and prints their
+wall-time ratio.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import sys
 import time
 from pathlib import Path
@@ -23,7 +29,7 @@ from torch.autograd import DeviceType
 from torch.profiler import ProfilerActivity, profile
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_step import device_label, make_step  # noqa: E402
+from bench_step import device_label, make_step, per_block_calls  # noqa: E402
 
 from protscramble.predictors.trrosetta import TrRosetta  # noqa: E402
 
@@ -43,12 +49,26 @@ def main() -> None:
     ap.add_argument("--compile", default="auto", choices=["auto", "on", "off"])
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--rows", type=int, default=15)
+    ap.add_argument("--block-calls", default="cycle", choices=["cycle", "block", "both"])
     args = ap.parse_args()
     if args.samples % args.groups:
         ap.error(f"--samples {args.samples} does not split into --groups {args.groups}")
     device = torch.device(args.device)
-    cuda = device.type == "cuda"
     tr = TrRosetta("xaa", device=device, precision=args.precision, compile=args.compile)
+    modes = ["cycle", "block"] if args.block_calls == "both" else [args.block_calls]
+    walls = {mode: profile_update(tr, args, device, mode) for mode in modes}
+    if len(walls) == 2:
+        print(f"per-block / per-cycle wall: {walls['block'] / walls['cycle']:.2f}")
+
+
+def profile_update(tr: TrRosetta, args: argparse.Namespace, device: torch.device, mode: str) -> float:
+    """Profile ``args.repeats`` updates with the blocks' compiled calls per ``mode``; the wall s/update."""
+    with per_block_calls() if mode == "block" else contextlib.nullcontext():
+        return _profile(tr, args, device, mode)
+
+
+def _profile(tr: TrRosetta, args: argparse.Namespace, device: torch.device, mode: str) -> float:
+    cuda = device.type == "cuda"
     step = make_step(tr, args.length, args.samples, device, args.groups)
     step()  # warm-up: compilation, allocator, autotuning
     step()
@@ -67,7 +87,8 @@ def main() -> None:
         wall = (time.perf_counter() - t0) / args.repeats
     print(
         f"device: {device_label(device)}; torch {torch.__version__}; precision {tr.precision}, "
-        f"compiled {tr.compile}; L = {args.length}, K = {args.samples} in {args.groups} group(s); "
+        f"compiled {tr.compile} (one call per {mode if tr.compile else 'n/a'}); "
+        f"L = {args.length}, K = {args.samples} in {args.groups} group(s); "
         f"{args.repeats} updates profiled"
     )
     print(f"wall ms/update (profiled): {1e3 * wall:.1f}")
@@ -83,6 +104,7 @@ def main() -> None:
     top = max(averages, key=_self_device_us if cuda else (lambda e: e.self_cpu_time_total))
     print(f"top operator: {top.key}")
     print(table)
+    return wall
 
 
 if __name__ == "__main__":

@@ -48,3 +48,34 @@ def test_the_naive_baseline_runs_fp32_with_tf32_off_and_restores_the_switches():
         assert naive(x)["dist"] is x
     finally:
         torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32 = saved
+
+
+def test_per_block_calls_puts_one_compiled_call_per_block_back_for_the_comparison(monkeypatch, trrosetta_xaa):
+    import protscramble.predictors.trrosetta.model as model_module
+    import protscramble.predictors.trrosetta.network as network
+    from protscramble.predictors.trrosetta import TrRosetta
+
+    bench = _load()
+    network._compiled_blocks()  # the library's (cached, lazily compiled) function, built unpatched
+    library_path = network.TrRosettaNetwork._compiled_blocks
+    calls = []
+
+    def counting(fn, dynamic=False):  # stands in for torch.compile: the eager function, counted
+        def wrapped(*args):
+            calls.append(fn.__name__)
+            return fn(*args)
+
+        return wrapped
+
+    monkeypatch.setattr(bench.torch, "compile", counting)
+    monkeypatch.setattr(model_module, "compiler_available", lambda device: True)
+    fast = TrRosetta(networks=trrosetta_xaa.networks, precision="fp32", compile=True, checkpoint=False)
+    x = torch.softmax(torch.randn(1, 15, 20, generator=torch.Generator().manual_seed(2)), -1)
+    with torch.no_grad():
+        expected = trrosetta_xaa(x)
+        with bench.per_block_calls():
+            maps = fast(x)
+    assert calls == ["fused_block"] * len(trrosetta_xaa.networks[0].layers)
+    assert network.TrRosettaNetwork._compiled_blocks is library_path  # restored on exit
+    for k in expected:
+        assert (maps[k] - expected[k]).abs().max() < 1e-4, k

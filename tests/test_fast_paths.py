@@ -272,11 +272,49 @@ def test_compiled_block_builds_in_a_fresh_process():
     # imported torch's compiler configuration first (it failed this way on the first GPU run).
     code = (
         "import torch\n"
-        "from protscramble.predictors.trrosetta.network import _compiled_block, compiler_available\n"
-        "fn = _compiled_block()\n"
+        "from protscramble.predictors.trrosetta.network import _compiled_blocks, compiler_available\n"
+        "fn = _compiled_blocks()\n"
         "compiler_available(torch.device('cpu'))\n"
         "import torch._functorch.config as c\n"
         "assert callable(fn) and c.donated_buffer is False\n"
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr[-2000:]
+
+
+@pytest.mark.parametrize("checkpointing", [False, True])
+def test_compiled_path_runs_the_blocks_one_dilation_cycle_per_call(monkeypatch, trrosetta_xaa, checkpointing):
+    # Each compiled call carries fixed guard and launch work that dominated the update on a GPU:
+    # the 61 blocks go through in runs of one dilation cycle, not one call per block.
+    import protscramble.predictors.trrosetta.model as model_module
+    import protscramble.predictors.trrosetta.network as network
+
+    calls = []
+
+    def recording(h, weights, dilations, keras=False, keeps=None):
+        calls.append(dilations)
+        return network.fused_blocks(h, weights, dilations, keras, keeps)
+
+    monkeypatch.setattr(network, "_compiled_blocks", lambda: recording)
+    monkeypatch.setattr(model_module, "compiler_available", lambda device: True)
+    fast = TrRosetta(
+        networks=trrosetta_xaa.networks, precision="fp32", compile=True, checkpoint=checkpointing
+    )
+    x = torch.softmax(3 * torch.randn(2, 19, 20, generator=torch.Generator().manual_seed(4)), -1)
+    (eager_maps, eager_grad), (maps, grad) = _maps_and_grad(trrosetta_xaa, x), _maps_and_grad(fast, x)
+    for k in eager_maps:
+        assert (maps[k] - eager_maps[k]).abs().max() < 1e-4, k
+    assert torch.allclose(grad, eager_grad, rtol=1e-3, atol=1e-4 * eager_grad.abs().max().item())
+
+    layers = trrosetta_xaa.networks[0].layers
+    cycle = len(network._CYCLE)
+    forward = calls[: len(calls) // 2] if checkpointing else calls
+    if checkpointing:  # the backward recomputes every segment's forward once (last segment first)
+        assert sorted(calls[len(calls) // 2 :]) == sorted(forward)
+    assert [d for run in forward for d in run] == [block[0].dilation[0] for block in layers]
+    start = 0
+    for run in forward:  # no run crosses a cycle boundary
+        assert start // cycle == (start + len(run) - 1) // cycle, (start, run)
+        start += len(run)
+    full_cycles = -(-len(layers) // cycle)
+    assert len(forward) == full_cycles if not checkpointing else full_cycles < len(forward) < len(layers) // 2

@@ -7,7 +7,8 @@
 # Stages, in order of what they settle (default: all, until the time budget is spent):
 #   env        the GPU, driver and torch
 #   profile    where an update's time goes at L = 100, fp32 and bf16 (benchmarks/profile_step.py):
-#              device busy time against wall time, kernels per update, top operators
+#              device busy time against wall time, kernels per update, top operators; in fp32
+#              the blocks one compiled call per dilation cycle against one per block (--block-calls both)
 #   step       ms per published-protocol update at L = 64/100/150/300 (benchmarks/bench_step.py)
 #   published  every row of published_results.tsv: inclusion scrambler, published protocol (fp32)
 #   designs    inclusion scrambler + random importance on the 42 design binder chains, published
@@ -87,8 +88,9 @@ for stage in "${STAGES[@]}"; do
         for precision in fp32 bf16; do
             t=$(left); [ "$t" -gt "${STEP_S:-150}" ] && t=${STEP_S:-150}
             say "profile $precision: starting"
+            calls=cycle; [ "$precision" = fp32 ] && calls=both  # fp32: per-cycle vs per-block calls, one process
             timeout "$t" "$PYTHON" benchmarks/profile_step.py --device "$DEVICE" --precision "$precision" \
-                >>"$OUT/profile_step.txt" 2>&1
+                --block-calls "$calls" >>"$OUT/profile_step.txt" 2>&1
             say "profile $precision: exit $? ($(grep 'busy' "$OUT/profile_step.txt" | tail -n 1))"
         done ;;
     step)

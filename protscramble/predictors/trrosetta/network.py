@@ -96,6 +96,22 @@ def fused_block(
     return F.elu(h.float() + _instance_norm(y, g2, b2, keras)).to(h.dtype)
 
 
+def fused_blocks(
+    h: torch.Tensor,
+    weights: list[tuple[torch.Tensor, ...]],
+    dilations: tuple[int, ...],
+    keras: bool = False,
+    keeps: list[torch.Tensor] | None = None,
+) -> torch.Tensor:
+    """Consecutive residual blocks (:func:`fused_block`), one per dilation, as one compiled graph.
+
+    ``keeps`` holds one dropout mask per block, or is ``None`` for none.
+    """
+    for i, dilation in enumerate(dilations):
+        h = fused_block(h, *weights[i], dilation, keras, None if keeps is None else keeps[i])
+    return h
+
+
 def compiler_available(device: torch.device) -> bool:
     """Whether ``torch.compile`` can generate kernels here (a C++ compiler on CPU, Triton on CUDA)."""
     if device.type == "cuda":
@@ -113,9 +129,9 @@ def compiler_available(device: torch.device) -> bool:
 
 
 @cache
-def _compiled_block():
+def _compiled_blocks():
     # One compiled function shared by every network: the kernels depend only on dtype and
-    # dilation, never on the weights (they are arguments). Shapes are symbolic from the start so
+    # dilations, never on the weights (they are arguments). Shapes are symbolic from the start so
     # a new length does not recompile and the kernels (hence the numbers) never depend on which
     # lengths a process happened to see first.
     # The engine accumulates sample chunks with backward(retain_graph=True), which compiled
@@ -124,7 +140,7 @@ def _compiled_block():
     import torch._functorch.config as functorch_config  # see compiler_available
 
     functorch_config.donated_buffer = False
-    return torch.compile(fused_block, dynamic=True)
+    return torch.compile(fused_blocks, dynamic=True)
 
 
 class _Conv(nn.Conv2d):
@@ -250,17 +266,29 @@ class TrRosettaNetwork(nn.Module):
         return self._fast_weights[key]
 
     def _compiled_blocks(self, h: torch.Tensor, start: int, stop: int, keras: bool) -> torch.Tensor:
-        fn = _compiled_block()
+        fn = _compiled_blocks()
         weights = self._weights_for(h.dtype, h.device)
-        # 5 dilations x grad/no-grad x dtypes exceed dynamo's default of 8 variants per function;
+        cycle = len(_CYCLE)
+        # Blocks go through in runs of one dilation cycle (blocks 5c .. 5c + 4), one compiled call
+        # each: every call costs fixed guard and launch work, which on a GPU outweighed the blocks'
+        # own kernels (docs/benchmarks.md). Runs stop at cycle boundaries, so the full cycles of a
+        # pass (and of every checkpoint segment) share one graph; partial runs add a few variants.
+        # Those x grad/no-grad x dtypes exceed dynamo's default of 8 variants per function;
         # a compiler failure falls back to the eager kernels (same maths) instead of stopping a run.
         patch = torch._dynamo.config.patch(recompile_limit=64, suppress_errors=True)
         with patch, torch.autocast(h.device.type, enabled=False):
-            for i in range(start, stop):
-                keep = None
-                if self.dropout:
-                    keep = dropout_keep(h.shape, h.device).contiguous(memory_format=torch.channels_last)
-                h = fn(h, *weights[i], self.layers[i][0].dilation[0], keras, keep)
+            i = start
+            while i < stop:
+                j = min(stop, (i // cycle + 1) * cycle)
+                keeps = None
+                if self.dropout:  # drawn block by block, in the eager path's order
+                    keeps = [
+                        dropout_keep(h.shape, h.device).contiguous(memory_format=torch.channels_last)
+                        for _ in range(i, j)
+                    ]
+                dilations = tuple(self.layers[k][0].dilation[0] for k in range(i, j))
+                h = fn(h, weights[i:j], dilations, keras, keeps)
+                i = j
         return h
 
     def _blocks(self, h: torch.Tensor, start: int, stop: int, keras: bool) -> torch.Tensor:
