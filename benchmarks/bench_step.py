@@ -97,36 +97,20 @@ def naive_predict(net: torch.nn.Module) -> _NaivePredict:
 
 
 @contextlib.contextmanager
-def per_block_calls():
-    """Run trRosetta's compiled path one compiled call per residual block, as before 2026-11-30.
+def per_block_calls(predictor: TrRosetta):
+    """Run ``predictor``'s compiled blocks one compiled call per block, as before 2026-11-30.
 
-    The library runs the blocks in runs of one dilation cycle per compiled call (fewer calls, each
-    with fixed guard and launch work); this puts the per-block loop back so one run measures both.
+    The library runs them in runs of one dilation cycle per call (fewer calls, each with fixed
+    guard and launch work); this sets the run length to 1 so one process measures both.
     """
-    from protscramble.predictors.trrosetta import network
-
-    network._compiled_blocks()  # the compiler settings the library's path sets
-    single = torch.compile(network.fused_block, dynamic=True)
-
-    def blocks(self, h: torch.Tensor, start: int, stop: int, keras: bool) -> torch.Tensor:
-        weights = self._weights_for(h.dtype, h.device)
-        patch = torch._dynamo.config.patch(recompile_limit=64, suppress_errors=True)
-        with patch, torch.autocast(h.device.type, enabled=False):
-            for i in range(start, stop):
-                keep = None
-                if self.dropout:
-                    keep = network.dropout_keep(h.shape, h.device).contiguous(
-                        memory_format=torch.channels_last
-                    )
-                h = single(h, *weights[i], self.layers[i][0].dilation[0], keras, keep)
-        return h
-
-    saved = network.TrRosettaNetwork._compiled_blocks
-    network.TrRosettaNetwork._compiled_blocks = blocks
+    saved = [net.blocks_per_call for net in predictor.networks]
+    for net in predictor.networks:
+        net.blocks_per_call = 1
     try:
         yield
     finally:
-        network.TrRosettaNetwork._compiled_blocks = saved
+        for net, run in zip(predictor.networks, saved, strict=True):
+            net.blocks_per_call = run
 
 
 def make_step(predict, length: int, samples: int, device: torch.device, groups: int = 1):

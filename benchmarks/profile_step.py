@@ -56,18 +56,16 @@ def main() -> None:
     device = torch.device(args.device)
     tr = TrRosetta("xaa", device=device, precision=args.precision, compile=args.compile)
     modes = ["cycle", "block"] if args.block_calls == "both" else [args.block_calls]
-    walls = {mode: profile_update(tr, args, device, mode) for mode in modes}
+    walls = {}
+    for mode in modes:
+        with per_block_calls(tr) if mode == "block" else contextlib.nullcontext():
+            walls[mode] = profile_update(tr, args, device, mode)
     if len(walls) == 2:
         print(f"per-block / per-cycle wall: {walls['block'] / walls['cycle']:.2f}")
 
 
 def profile_update(tr: TrRosetta, args: argparse.Namespace, device: torch.device, mode: str) -> float:
-    """Profile ``args.repeats`` updates with the blocks' compiled calls per ``mode``; the wall s/update."""
-    with per_block_calls() if mode == "block" else contextlib.nullcontext():
-        return _profile(tr, args, device, mode)
-
-
-def _profile(tr: TrRosetta, args: argparse.Namespace, device: torch.device, mode: str) -> float:
+    """Profile ``args.repeats`` updates (blocks compiled one call per ``mode``); the wall s/update."""
     cuda = device.type == "cuda"
     step = make_step(tr, args.length, args.samples, device, args.groups)
     step()  # warm-up: compilation, allocator, autotuning

@@ -50,32 +50,30 @@ def test_the_naive_baseline_runs_fp32_with_tf32_off_and_restores_the_switches():
         torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32 = saved
 
 
-def test_per_block_calls_puts_one_compiled_call_per_block_back_for_the_comparison(monkeypatch, trrosetta_xaa):
+def test_per_block_calls_runs_the_compiled_blocks_one_call_per_block(monkeypatch, trrosetta_xaa):
     import protscramble.predictors.trrosetta.model as model_module
     import protscramble.predictors.trrosetta.network as network
     from protscramble.predictors.trrosetta import TrRosetta
 
     bench = _load()
-    network._compiled_blocks()  # the library's (cached, lazily compiled) function, built unpatched
-    library_path = network.TrRosettaNetwork._compiled_blocks
     calls = []
 
-    def counting(fn, dynamic=False):  # stands in for torch.compile: the eager function, counted
-        def wrapped(*args):
-            calls.append(fn.__name__)
-            return fn(*args)
+    def recording(h, weights, dilations, keras=False, keeps=None):  # the compiled function, eager
+        calls.append(dilations)
+        return network.fused_blocks(h, weights, dilations, keras, keeps)
 
-        return wrapped
-
-    monkeypatch.setattr(bench.torch, "compile", counting)
+    monkeypatch.setattr(network, "_compiled_blocks", lambda: recording)
     monkeypatch.setattr(model_module, "compiler_available", lambda device: True)
     fast = TrRosetta(networks=trrosetta_xaa.networks, precision="fp32", compile=True, checkpoint=False)
+    layers = trrosetta_xaa.networks[0].layers
     x = torch.softmax(torch.randn(1, 15, 20, generator=torch.Generator().manual_seed(2)), -1)
     with torch.no_grad():
         expected = trrosetta_xaa(x)
-        with bench.per_block_calls():
+        with bench.per_block_calls(fast):
             maps = fast(x)
-    assert calls == ["fused_block"] * len(trrosetta_xaa.networks[0].layers)
-    assert network.TrRosettaNetwork._compiled_blocks is library_path  # restored on exit
+        assert calls == [(block[0].dilation[0],) for block in layers]
+        calls.clear()
+        fast(x)  # restored on exit: runs of one dilation cycle again
+    assert len(calls) < len(layers) // 2
     for k in expected:
         assert (maps[k] - expected[k]).abs().max() < 1e-4, k

@@ -194,6 +194,8 @@ class TrRosettaNetwork(nn.Module):
         self.to_prob_bb = _Head(channels, HEAD_BINS["bb"])  # beta pairing head: in the weights, not used
         self.to_prob_omega = _Head(channels, HEAD_BINS["omega"])
         self.dropout = False
+        # Blocks per compiled call (see _compiled_blocks): one dilation cycle; 1 calls block by block.
+        self.blocks_per_call = len(_CYCLE)
         self._fast_weights: dict[tuple[torch.dtype, torch.device], list[tuple[torch.Tensor, ...]]] = {}
 
     def load_state_dict(self, *args, **kwargs):  # noqa: D102
@@ -268,18 +270,18 @@ class TrRosettaNetwork(nn.Module):
     def _compiled_blocks(self, h: torch.Tensor, start: int, stop: int, keras: bool) -> torch.Tensor:
         fn = _compiled_blocks()
         weights = self._weights_for(h.dtype, h.device)
-        cycle = len(_CYCLE)
+        run = self.blocks_per_call
         # Blocks go through in runs of one dilation cycle (blocks 5c .. 5c + 4), one compiled call
         # each: every call costs fixed guard and launch work, which on a GPU outweighed the blocks'
-        # own kernels (docs/benchmarks.md). Runs stop at cycle boundaries, so the full cycles of a
-        # pass (and of every checkpoint segment) share one graph; partial runs add a few variants.
+        # own kernels (docs/benchmarks.md). Runs stop at multiples of the run length, so the full
+        # cycles of a pass (and of every checkpoint segment) share one graph; partial runs add a few.
         # Those x grad/no-grad x dtypes exceed dynamo's default of 8 variants per function;
         # a compiler failure falls back to the eager kernels (same maths) instead of stopping a run.
         patch = torch._dynamo.config.patch(recompile_limit=64, suppress_errors=True)
         with patch, torch.autocast(h.device.type, enabled=False):
             i = start
             while i < stop:
-                j = min(stop, (i // cycle + 1) * cycle)
+                j = min(stop, (i // run + 1) * run)
                 keeps = None
                 if self.dropout:  # drawn block by block, in the eager path's order
                     keeps = [
