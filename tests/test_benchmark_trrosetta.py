@@ -654,11 +654,11 @@ def test_fractions_budget_resumes_after_a_finished_part(tmp_path, monkeypatch):
     real = methods_mod._optimise
     calls: list[str] = []
 
-    def stop_at_second(m, mode, target, checkpoint, label):
+    def stop_at_second(m, mode, target, checkpoint, label, seed=None):
         calls.append(label)
         if "40%" in label and len(calls) == 2:
             raise KeyboardInterrupt
-        return real(m, mode, target, checkpoint, label)
+        return real(m, mode, target, checkpoint, label, seed=seed)
 
     monkeypatch.setattr(methods_mod, "_optimise", stop_at_second)
     with pytest.raises(KeyboardInterrupt):
@@ -680,6 +680,92 @@ def test_fractions_budget_resumes_after_a_finished_part(tmp_path, monkeypatch):
     )
     resumed = read_tsv(tmp_path / "b" / "proteins" / "toy_a" / "importance.tsv")
     assert resumed == read_tsv(fresh / "proteins" / "toy_a" / "importance.tsv")
+
+
+def test_occlusion_restarts_keep_the_scrambler_whose_objective_went_highest(tmp_path, monkeypatch):
+    """Best of N occlusion scramblers by their own divergence; restart k is the single run at seed + k."""
+    from protscramble.benchmark.methods import MethodInput, objective_divergence
+
+    pred = ToyPairPredictor()
+    x = torch.eye(20)[torch.arange(12) % 20].unsqueeze(0)
+    bg = torch.full((12, 20), 0.05)
+    with torch.no_grad():
+        ref = pred(x)
+    occ = METHODS["scrambler_occlusion"]
+    singles = [occ(MethodInput(pred, x, bg, ref, TINY.with_overrides(seed=s), 0.5, 5)) for s in (4, 5, 6)]
+    scores = [objective_divergence(e) for e in singles]
+    assert len(set(scores)) == 3  # three seeds, three optima: the choice below is not a tie
+    # the objective is the training divergence over the last tenth of the updates, not the curves
+    assert scores[0] == pytest.approx(float(np.mean(singles[0].trace["divergence"][-1:])))
+    logs: list[str] = []
+    best_of = occ(
+        MethodInput(
+            pred, x, bg, ref, TINY.with_overrides(seed=4, occlusion_restarts=3), 0.5, 5, log=logs.append
+        )
+    )
+    best = int(np.argmax(scores))
+    np.testing.assert_allclose(best_of.importance, singles[best].importance, rtol=1e-6)
+    np.testing.assert_allclose(best_of.pssm, singles[best].pssm, rtol=1e-6)
+    record = best_of.settings["restarts"]
+    assert [r["seed"] for r in record] == [4, 5, 6] and [r["kept"] for r in record] == [
+        k == best for k in range(3)
+    ]
+    assert [r["objective_divergence"] for r in record] == pytest.approx(scores, rel=1e-6)
+    assert (
+        best_of.settings["optimisation_seconds"]
+        >= sum(e.settings["optimisation_seconds"] for e in singles) * 0.2
+    )
+    assert any(f"kept restart {best + 1}/3" in msg for msg in logs)
+    assert sum("restart 2/3: update 5/5" in msg for msg in logs) == 1
+    # a lone restart is the plain scrambler
+    one = occ(MethodInput(pred, x, bg, ref, TINY.with_overrides(seed=4, occlusion_restarts=1), 0.5, 5))
+    np.testing.assert_array_equal(one.importance, singles[0].importance)
+    assert "restarts" not in one.settings
+    with pytest.raises(InvalidParameterError, match="occlusion restarts"):
+        TINY.with_overrides(occlusion_restarts=0)
+
+    # in the harness: restarts on record, their checkpoints gone, a new count reruns the occlusion scrambler
+    # alone, and a run interrupted in its second restart resumes there
+    import protscramble.benchmark.methods as methods_mod
+    import protscramble.benchmark.runner as runner
+
+    protocol = TINY.with_overrides(occlusion_restarts=2)
+    real = methods_mod._optimise
+
+    def stop_in_second(m, mode, target, checkpoint, label, seed=None):
+        if "restart 2/2" in label and not stop_in_second.done:
+            stop_in_second.done = True
+            raise KeyboardInterrupt
+        return real(m, mode, target, checkpoint, label, seed=seed)
+
+    stop_in_second.done = False
+    monkeypatch.setattr(methods_mod, "_optimise", stop_in_second)
+    out = tmp_path / "b"
+    run_benchmark(PROTEINS[:1], ["random"], TINY, out, predictor=ToyPairPredictor())
+    with pytest.raises(KeyboardInterrupt):
+        run_benchmark(
+            PROTEINS[:1], ["random", "scrambler_occlusion"], protocol, out, predictor=ToyPairPredictor()
+        )
+    cache = out / "method_cache" / "toy_a"
+    assert sorted(p.name for p in cache.glob("*.ckpt")) == ["scrambler_occlusion.ckpt"]
+    monkeypatch.setitem(runner.METHODS, "random", lambda _: pytest.fail("random recomputed"))
+    logs = []
+    run_benchmark(
+        PROTEINS[:1], ["random", "scrambler_occlusion"], protocol, out, predictor=ToyPairPredictor(),
+        log=logs.append,
+    )  # fmt: skip
+    joined = " ".join(logs)
+    assert "restart 1/2: update" not in joined and "restart 2/2: update 5/5" in joined
+    assert not list(cache.glob("*.ckpt"))
+    entry = json.loads((cache / "scrambler_occlusion.json").read_text())
+    assert [r["seed"] for r in entry["restarts"]] == [0, 1] and sum(r["kept"] for r in entry["restarts"]) == 1
+    assert entry["settings"]["protocol"]["occlusion_restarts"] == 2
+    fresh = run_benchmark(
+        PROTEINS[:1], ["scrambler_occlusion"], protocol, tmp_path / "f", predictor=ToyPairPredictor()
+    )
+    assert read_tsv(out / "proteins" / "toy_a" / "importance.tsv")[0]["scrambler_occlusion"] == pytest.approx(
+        read_tsv(fresh / "proteins" / "toy_a" / "importance.tsv")[0]["scrambler_occlusion"]
+    )
 
 
 def test_cli_passes_seed_and_occlusion_budget(tmp_path, monkeypatch, capsys):
@@ -711,7 +797,13 @@ def test_cli_passes_seed_and_occlusion_budget(tmp_path, monkeypatch, capsys):
     assert seen["protocol"].occlusion_budget == "0.4"  # one spelling per budget, so caches match
     assert main(args) == 0
     assert (seen["protocol"].seed, seen["protocol"].occlusion_budget) == (0, "0.4")
+    assert seen["protocol"].occlusion_restarts == 1
+    assert main([*args, "--occlusion-restarts", "3"]) == 0
+    assert seen["protocol"].occlusion_restarts == 3
     capsys.readouterr()
+    assert main([*args, "--occlusion-restarts", "0"]) == 2
+    err = capsys.readouterr().err
+    assert "occlusion-restarts" in err and len(err.strip().splitlines()) == 1
     for bad in ("half", "1.5"):
         assert main([*args, "--occlusion-budget", bad]) == 2
         err = capsys.readouterr().err

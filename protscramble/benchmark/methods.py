@@ -20,12 +20,15 @@ Every method maps a :class:`MethodInput` to an importance vector (L,)
   background and target bits, inclusion and occlusion; the occlusion
   scrambler's budget follows ``Protocol.occlusion_budget`` (with
   ``fractions``, one scrambler per curve fraction and their rankings nested;
-  with a number X, one scrambler destroying X of the sequence's bits).
+  with a number X, one scrambler destroying X of the sequence's bits), and
+  ``Protocol.occlusion_restarts`` keeps the best of several seeds by the
+  scrambler's own objective.
 """
 
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -157,8 +160,13 @@ def nested_ranking(importances: Sequence[np.ndarray], fractions: Sequence[float]
     return scores
 
 
-def _optimise(m: MethodInput, mode: str, target: float, checkpoint: Path | None, label: str) -> Explanation:
-    """One per-example scrambler at ``target`` bits, logging its progress as ``label``."""
+def _optimise(
+    m: MethodInput, mode: str, target: float, checkpoint: Path | None, label: str, seed: int | None = None
+) -> Explanation:
+    """One per-example scrambler at ``target`` bits, logging its progress as ``label``.
+
+    ``seed`` (default: the protocol's) seeds the scrambler's initialisation and samples.
+    """
     scr = PerExampleScrambler(
         m.predictor,
         mode=mode,
@@ -197,9 +205,60 @@ def _optimise(m: MethodInput, mode: str, target: float, checkpoint: Path | None,
     dropout = m.protocol.optimiser_dropout
     with _dropout_on(m.predictor) if dropout else contextlib.nullcontext():
         return scr.attribute(
-            m.x, m.background, reference=m.reference, seed=m.protocol.seed, callback=progress,
+            m.x, m.background, reference=m.reference, seed=m.protocol.seed if seed is None else seed,
+            callback=progress,
             checkpoint=checkpoint, run_key={"optimiser_dropout": True} if dropout else None,
         )  # fmt: skip
+
+
+def objective_divergence(exp: Explanation) -> float:
+    """The divergence a scrambler reached: its training divergence averaged over the last tenth of
+    its updates (at least one), so one noisy update does not decide."""
+    div = np.asarray(exp.trace["divergence"], dtype=np.float64)
+    return float(div[-max(1, len(div) // 10) :].mean())
+
+
+def _occlusion_restarts(m: MethodInput, target: float, checkpoint: Path | None, label: str) -> Explanation:
+    """``Protocol.occlusion_restarts`` occlusion scramblers at ``target`` (seeds seed, seed + 1, ...);
+    the one whose own objective reached the highest divergence is kept.
+
+    Choosing by the objective, not by the faithfulness curves, keeps the curves an unbiased judge. Restart
+    0 is the single run (same seed and checkpoint), so one restart is the plain scrambler; every restart's
+    seed, divergence and bits stay on record (``settings["restarts"]``).
+    """
+    n = m.protocol.occlusion_restarts
+    if n == 1:
+        return _optimise(m, "occlusion", target, checkpoint, label)
+    runs: list[Explanation] = []
+    for k in range(n):
+        # each restart keeps its own checkpoint, so a resumed run skips the finished ones
+        ckpt = (
+            checkpoint
+            if checkpoint is None or k == 0
+            else checkpoint.with_name(f"{checkpoint.stem}.r{k}.ckpt")
+        )
+        runs.append(
+            _optimise(m, "occlusion", target, ckpt, f"{label} restart {k + 1}/{n}", seed=m.protocol.seed + k)
+        )
+    scores = [objective_divergence(e) for e in runs]
+    best = int(np.argmax(scores))  # the first of equals
+    m.log(f"{label}: kept restart {best + 1}/{n} (divergence " + ", ".join(f"{v:.3f}" for v in scores) + ")")
+    kept = runs[best]
+    settings = {
+        **kept.settings,
+        "optimisation_seconds": sum(e.settings["optimisation_seconds"] for e in runs),
+        "seconds_before_resume": sum(e.settings.get("seconds_before_resume", 0.0) for e in runs),
+        "restarts": [
+            {
+                "seed": m.protocol.seed + k,
+                "objective_divergence": v,
+                "bits": float(e.bits[0]),
+                "kept": k == best,
+            }
+            for k, (e, v) in enumerate(zip(runs, scores, strict=True))
+        ],
+    }
+    return dataclasses.replace(kept, settings=settings)
 
 
 def _fraction_scramblers(m: MethodInput) -> Explanation:
@@ -213,7 +272,7 @@ def _fraction_scramblers(m: MethodInput) -> Explanation:
         # the numeric budget X: keep (1 - X) of the sequence's bits, destroying the fraction X the curve
         # resamples (str(float) round-trips, so a part equals the run at that budget on its own)
         target = occlusion_target_bits(m.x, m.background, m.target_bits, str(frac))
-        parts.append(_optimise(m, "occlusion", target, ckpt, f"scrambler_occlusion (destroying {frac:.0%})"))
+        parts.append(_occlusion_restarts(m, target, ckpt, f"scrambler_occlusion (destroying {frac:.0%})"))
     scores = nested_ranking([importance_of(e) for e in parts], fractions)
     settings = {
         "method": "scrambler",
@@ -247,6 +306,7 @@ def _scrambler(mode: str) -> Callable[[MethodInput], Explanation]:
             if m.protocol.occlusion_budget == "fractions":
                 return _fraction_scramblers(m)
             target = occlusion_target_bits(m.x, m.background, m.target_bits, m.protocol.occlusion_budget)
+            return _occlusion_restarts(m, target, m.checkpoint, "scrambler_occlusion")
         return _optimise(m, mode, target, m.checkpoint, f"scrambler_{mode}")
 
     return run

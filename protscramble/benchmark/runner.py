@@ -107,7 +107,10 @@ def protein_settings(p: BenchmarkProtein, protocol: Protocol, models: str) -> di
 
 #: Protocol settings that shape one method's result only: the other methods' cached results hold
 #: across a change of them (a new occlusion budget reruns the occlusion scrambler alone).
-METHOD_ONLY_SETTINGS = {"occlusion_budget": "scrambler_occlusion"}
+METHOD_ONLY_SETTINGS = {
+    "occlusion_budget": "scrambler_occlusion",
+    "occlusion_restarts": "scrambler_occlusion",
+}
 
 
 def _without_other_methods_settings(settings: Mapping[str, Any], method: str) -> dict[str, Any]:
@@ -214,6 +217,8 @@ def _run_protein(
             }  # fmt: skip
             if "components" in exp.settings:  # the fractions budget's scramblers, one per fraction
                 entry["components"] = exp.settings["components"]
+            if "restarts" in exp.settings:  # every restart's seed and objective, the kept one marked
+                entry["restarts"] = exp.settings["restarts"]
             if m.startswith("scrambler") and exp.pssm is not None:
                 kl = sampled_divergence(
                     pred, reference, torch.as_tensor(exp.pssm, device=dev), protocol.eval_samples,
@@ -229,8 +234,9 @@ def _run_protein(
             # a scrambler resumed from its checkpoint also spent the interrupted run's time
             entry["seconds"] = time.perf_counter() - t0 + exp.settings.get("seconds_before_resume", 0.0)
             atomic_write_json(cache / f"{m}.json", entry)
-            # the cached result supersedes the checkpoints (``m.f0.1.ckpt``: a part of the fractions budget)
-            for ckpt in [cache / f"{m}.ckpt", *cache.glob(f"{m}.f*.ckpt")]:
+            # the cached result supersedes the checkpoints (``m.f0.1.ckpt``: a part of the fractions
+            # budget; ``m.r1.ckpt``: a restart)
+            for ckpt in [cache / f"{m}.ckpt", *cache.glob(f"{m}.f*.ckpt"), *cache.glob(f"{m}.r*.ckpt")]:
                 ckpt.unlink(missing_ok=True)
             log(f"{p.name}: {m} done in {entry['seconds']:.0f} s")
         entries[m] = entry

@@ -78,6 +78,13 @@ def register(sub: argparse._SubParsersAction) -> None:
         "nested)",
     )
     t.add_argument(
+        "--occlusion-restarts",
+        type=positive_int,
+        metavar="N",
+        help="run N occlusion scramblers (seeds seed, seed + 1, ...) and keep the one whose own objective "
+        "reached the highest divergence (default 1; each restart costs one scrambler)",
+    )
+    t.add_argument(
         "--precision", choices=("auto", "fp32", "tf32", "bf16"), help="override the protocol's precision"
     )
     t.add_argument(
@@ -126,6 +133,7 @@ def _run_trrosetta(args: argparse.Namespace) -> int:
         kl_direction=args.kl_direction,
         seed=args.seed,
         occlusion_budget=args.occlusion_budget,
+        occlusion_restarts=args.occlusion_restarts,
         instance_norm=args.instance_norm,
         optimiser_dropout=args.optimiser_dropout,
     )
