@@ -711,10 +711,11 @@ def test_occlusion_restarts_keep_the_scrambler_whose_objective_went_highest(tmp_
         k == best for k in range(3)
     ]
     assert [r["objective_divergence"] for r in record] == pytest.approx(scores, rel=1e-6)
-    assert (
-        best_of.settings["optimisation_seconds"]
-        >= sum(e.settings["optimisation_seconds"] for e in singles) * 0.2
+    # the time of every restart is counted, not only the kept one's
+    assert best_of.settings["optimisation_seconds"] == pytest.approx(
+        sum(r["optimisation_seconds"] for r in record)
     )
+    assert all(r["optimisation_seconds"] > 0 for r in record)
     assert any(f"kept restart {best + 1}/3" in msg for msg in logs)
     assert sum("restart 2/3: update 5/5" in msg for msg in logs) == 1
     # a lone restart is the plain scrambler

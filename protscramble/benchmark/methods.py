@@ -253,6 +253,7 @@ def _occlusion_restarts(m: MethodInput, target: float, checkpoint: Path | None, 
                 "seed": m.protocol.seed + k,
                 "objective_divergence": v,
                 "bits": float(e.bits[0]),
+                "optimisation_seconds": e.settings["optimisation_seconds"],
                 "kept": k == best,
             }
             for k, (e, v) in enumerate(zip(runs, scores, strict=True))
