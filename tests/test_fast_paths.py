@@ -210,6 +210,46 @@ def test_compile_and_precision_arguments(monkeypatch, trrosetta_xaa):
     assert TrRosetta(networks=trrosetta_xaa.networks, compile="auto").compile is False  # falls back to eager
 
 
+def test_bf16_on_a_cpu_without_bf16_units_warns_and_auto_takes_fp32(monkeypatch):
+    """Emulated bf16 is an order of magnitude slower than fp32: asking for it says so; auto avoids it."""
+    import warnings
+
+    import protscramble.predictors.trrosetta.model as model
+
+    cpu = torch.device("cpu")
+    monkeypatch.setattr(model, "bf16_supported", lambda device: False)
+    with pytest.warns(UserWarning, match="emulated"):
+        assert model.resolve_precision("bf16", cpu) == "bf16"
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert model.resolve_precision("auto", cpu) == "fp32"
+        assert model.resolve_precision("fp32", cpu) == "fp32"
+    monkeypatch.setattr(model, "bf16_supported", lambda device: True)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert model.resolve_precision("bf16", cpu) == "bf16"
+        assert model.resolve_precision("auto", cpu) == "bf16"
+
+
+def test_bf16_supported_reads_the_cpu_flags(monkeypatch, tmp_path):
+    import builtins
+
+    import protscramble.predictors.trrosetta.model as model
+
+    real_open = builtins.open
+    fake = tmp_path / "cpuinfo"
+    monkeypatch.setattr(
+        builtins, "open", lambda f, *a, **k: real_open(fake if f == "/proc/cpuinfo" else f, *a, **k)
+    )
+    for flags, expected in [
+        ("fpu avx2 fma", False),
+        ("avx2 avx512f avx512_bf16", True),
+        ("avx2 amx_bf16", True),
+    ]:
+        fake.write_text(f"processor\t: 0\nflags\t\t: {flags}\n")
+        assert model.bf16_supported(torch.device("cpu")) is expected
+
+
 def test_tf32_switch_is_scoped_to_the_call_and_restored_on_error():
     """fp32 means IEEE float32 on CUDA (TF32 off), tf32 turns it on; both restore the caller's setting."""
     from protscramble.predictors.trrosetta.model import _tf32_switch

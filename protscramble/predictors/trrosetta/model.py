@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import os
+import warnings
 from collections.abc import Callable, Iterator, Sequence
 
 import numpy as np
@@ -79,6 +80,14 @@ def resolve_precision(precision: str, device: torch.device) -> str:
         )
     if precision == "tf32" and device.type != "cuda":
         raise InvalidParameterError("precision tf32 needs a CUDA device (TF32 is a tensor-core format)")
+    if precision == "bf16" and device.type == "cpu" and not bf16_supported(device):
+        # Without AVX512-BF16/AMX, PyTorch emulates bf16 through fp32 conversions: measured 13x
+        # slower than fp32 on a 2-core AVX2 AMD EPYC (docs/benchmarks.md, 2026-12-02).
+        warnings.warn(
+            "precision bf16 on a CPU without AVX512-BF16/AMX is emulated and far slower than fp32 "
+            "(about 13x measured); use --precision auto or fp32 here",
+            stacklevel=2,
+        )
     return precision
 
 
