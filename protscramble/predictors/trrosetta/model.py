@@ -85,7 +85,7 @@ def resolve_precision(precision: str, device: torch.device) -> str:
         # slower than fp32 on a 2-core AVX2 AMD EPYC (docs/benchmarks.md, 2026-12-02).
         warnings.warn(
             "precision bf16 on a CPU without AVX512-BF16/AMX is emulated and far slower than fp32 "
-            "(about 13x measured); use --precision auto or fp32 here",
+            "(about 13x measured); use precision auto or fp32 here",
             stacklevel=2,
         )
     return precision
