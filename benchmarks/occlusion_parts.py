@@ -12,11 +12,16 @@ the occlusion curve of:
   the candidates a smaller one ranks;
 - ``part_X``: each part's ranking on its own (one scrambler's cost instead of five).
 
+A run with ``--occlusion-restarts N`` (N > 1) keeps every restart's importance instead; for it the
+rankings are ``kept`` (the benchmark's, recomputed as a check) and ``restart_seedS`` for each restart, with
+the restart's objective divergence beside its area, so whether the objective chose the restart with the
+highest curve is read off one table.
+
 It prints one line per protein and ranking (occlusion area, higher is better) and writes
 ``occlusion_parts.tsv`` (areas and curve points) into the benchmark folder (or ``--out``).
 
     python benchmarks/occlusion_parts.py BENCH_DIR PROTEIN [PROTEIN ...] [--protocol quick] [--device cpu]
-        [--out TSV]
+        [--precision fp32] [--out TSV]
 """
 
 from __future__ import annotations
@@ -59,33 +64,64 @@ def nested_down(importances: list[np.ndarray], fractions: list[float]) -> np.nda
     return scores
 
 
+#: the protocol settings that shape the occlusion curves
+CURVE_SETTINGS = ("faithfulness_samples", "fractions", "seed", "compile")
+
+
+def cached_rankings(entry: dict) -> tuple[dict[str, np.ndarray], dict[str, dict]]:
+    """The rankings to re-evaluate from a cached occlusion scrambler (fractions parts or restarts), and
+    per ranking the extra columns of its row; the benchmark's own ranking comes first."""
+    kept = np.asarray(entry["importance"], dtype=np.float64)
+    if entry.get("restarts"):
+        rankings = {"kept": kept}
+        extra: dict[str, dict] = {"kept": {}}
+        for r in entry["restarts"]:
+            name = f"restart_seed{r['seed']}"
+            rankings[name] = np.asarray(r["importance"], dtype=np.float64)
+            extra[name] = {"objective_divergence": round(r["objective_divergence"], 4), "kept": r["kept"]}
+        return rankings, extra
+    parts = entry.get("components")
+    if entry["settings"]["protocol"].get("occlusion_budget") != "fractions" or not parts:
+        raise ValueError("the cached occlusion scrambler has neither fractions-budget parts nor restarts")
+    fractions = [c["fraction"] for c in parts]
+    imps = [np.asarray(c["importance"], dtype=np.float64) for c in parts]
+    rankings = {"nested": kept, "nested_down": nested_down(imps, fractions)}
+    rankings.update({f"part_{f:g}": imp for f, imp in zip(fractions, imps, strict=True)})
+    return rankings, {name: {} for name in rankings}
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("bench_dir", type=Path)
     ap.add_argument("proteins", nargs="+")
-    ap.add_argument("--protocol", default="quick", choices=sorted(PROTOCOLS))
     ap.add_argument("--device", default="cpu")
+    ap.add_argument("--precision", help="precision of the curves (default: the one the run's curves used)")
     ap.add_argument("--out", type=Path, help="TSV to write (default BENCH_DIR/occlusion_parts.tsv)")
     args = ap.parse_args()
-    protocol = PROTOCOLS[args.protocol]
-    predictor = TrRosetta(
-        "xaa", device=torch.device(args.device), precision=protocol.precision, compile=protocol.compile
-    )
+    predictors: dict[tuple[str, str], TrRosetta] = {}
     rows = []
     for p in resolve_proteins(",".join(args.proteins)):
         entry = json.loads(
             (args.bench_dir / "method_cache" / safe_name(p.name) / "scrambler_occlusion.json").read_text()
         )
-        parts = entry.get("components")
-        if entry["settings"]["protocol"]["occlusion_budget"] != "fractions" or not parts:
-            raise SystemExit(f"{p.name}: the cached occlusion scrambler is not at the fractions budget")
-        fractions = [c["fraction"] for c in parts]
-        imps = [np.asarray(c["importance"], dtype=np.float64) for c in parts]
-        rankings = {
-            "nested": np.asarray(entry["importance"], dtype=np.float64),
-            "nested_down": nested_down(imps, fractions),
-        }
-        rankings.update({f"part_{f:g}": imp for f, imp in zip(fractions, imps, strict=True)})
+        try:
+            rankings, extra = cached_rankings(entry)
+        except ValueError as e:
+            raise SystemExit(f"{p.name}: {e}") from None
+        # the run's own curve settings (samples, seed, fractions, precision), so its draws are repeated
+        protocol = PROTOCOLS["quick"].with_overrides(**{
+            k: tuple(v) if isinstance(v, list) else v
+            for k, v in entry["settings"]["protocol"].items()
+            if k in CURVE_SETTINGS
+        })  # fmt: skip
+        precision = args.precision or entry.get("faithfulness_precision") or protocol.precision
+        key = (precision, protocol.compile)
+        if key not in predictors:
+            predictors[key] = TrRosetta(
+                "xaa", device=torch.device(args.device), precision=precision, compile=protocol.compile
+            )
+        predictor = predictors[key]
+        fractions = list(protocol.fractions)
         pred, x, bg, ref = protein_inputs(p, predictor)
         curves = faithfulness_rows(
             pred,
@@ -99,16 +135,22 @@ def main() -> None:
             modes=("occlusion",),
         )
         cached = [r["kl"] for r in entry["faithfulness"] if r["mode"] == "occlusion"]
+        first = next(iter(rankings))
         for name in rankings:
             kl = [r["kl"] for r in curves if r["method"] == name]
             area = curve_auc(fractions, kl)
-            note = f" (cached nested: {curve_auc(fractions, cached):.3f})" if name == "nested" else ""
-            print(f"{p.name}\t{name}\t{area:.3f}{note}\t" + " ".join(f"{v:.2f}" for v in kl), flush=True)
+            note = f" (cached {first}: {curve_auc(fractions, cached):.3f})" if name == first else ""
+            more = "".join(f" {k}={v}" for k, v in extra[name].items())
+            print(
+                f"{p.name}\t{name}\t{area:.3f}{note}{more}\t" + " ".join(f"{v:.2f}" for v in kl), flush=True
+            )
             rows.append(
                 {
                     "protein": p.name,
                     "ranking": name,
                     "auc": round(area, 4),
+                    "objective_divergence": extra[name].get("objective_divergence", ""),
+                    "kept": extra[name].get("kept", ""),
                     **{f"kl_{f:g}": v for f, v in zip(fractions, kl, strict=True)},
                 }
             )

@@ -715,6 +715,9 @@ def test_occlusion_restarts_keep_the_scrambler_whose_objective_went_highest(tmp_
         k == best for k in range(3)
     ]
     assert [r["objective_divergence"] for r in record] == pytest.approx(scores, rel=1e-6)
+    # every restart's ranking stays on record, the unkept ones too, so the choice can be judged afterwards
+    for r, single in zip(record, singles, strict=True):
+        np.testing.assert_allclose(r["importance"], single.importance[0], rtol=1e-6)
     # the time of every restart is counted, not only the kept one's
     assert best_of.settings["optimisation_seconds"] == pytest.approx(
         sum(r["optimisation_seconds"] for r in record)
@@ -773,6 +776,37 @@ def test_occlusion_restarts_keep_the_scrambler_whose_objective_went_highest(tmp_
         for d in (out, fresh)
     )
     assert resumed == uninterrupted
+
+    # benchmarks/occlusion_parts.py re-evaluates every restart's ranking under the run's own curve draws:
+    # the kept restart's curve is the cached one, the other's is its own
+    import importlib.util
+
+    from protscramble.benchmark.metrics import faithfulness_rows
+    from protscramble.benchmark.runner import protein_inputs
+
+    script = Path(__file__).resolve().parents[1] / "benchmarks" / "occlusion_parts.py"
+    spec = importlib.util.spec_from_file_location("_occlusion_parts", script)
+    parts = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(parts)  # type: ignore[union-attr]
+    rankings, extra = parts.cached_rankings(entry)
+    assert list(rankings) == ["kept", "restart_seed0", "restart_seed1"]
+    kept_name = next(n for n in rankings if extra[n].get("kept"))
+    np.testing.assert_array_equal(rankings["kept"], rankings[kept_name])
+    assert not np.array_equal(rankings["restart_seed0"], rankings["restart_seed1"])
+    assert [extra[f"restart_seed{k}"]["objective_divergence"] for k in (0, 1)] == pytest.approx(
+        [r["objective_divergence"] for r in entry["restarts"]], abs=1e-4
+    )
+    pred, x, bg, ref = protein_inputs(PROTEINS[0], ToyPairPredictor())
+    curves = faithfulness_rows(
+        pred, x, rankings, bg, ref, protocol.fractions, protocol.faithfulness_samples, protocol.seed,
+        modes=("occlusion",),
+    )  # fmt: skip
+    kl = {n: [r["kl"] for r in curves if r["method"] == n] for n in rankings}
+    cached = [r["kl"] for r in entry["faithfulness"] if r["mode"] == "occlusion"]
+    assert kl["kept"] == pytest.approx(cached, rel=1e-5) and kl[kept_name] == kl["kept"]
+    # a plain single scrambler has nothing to re-evaluate
+    with pytest.raises(ValueError, match="neither"):
+        parts.cached_rankings({**entry, "restarts": None})
 
 
 def test_cli_passes_seed_and_occlusion_budget(tmp_path, monkeypatch, capsys):

@@ -224,7 +224,7 @@ def _occlusion_restarts(m: MethodInput, target: float, checkpoint: Path | None, 
 
     Choosing by the objective, not by the faithfulness curves, keeps the curves an unbiased judge. Restart
     0 is the single run (same seed and checkpoint), so one restart is the plain scrambler; every restart's
-    seed, divergence and bits stay on record (``settings["restarts"]``).
+    seed, divergence, bits and importance stay on record (``settings["restarts"]``).
     """
     n = m.protocol.occlusion_restarts
     if n == 1:
@@ -255,6 +255,9 @@ def _occlusion_restarts(m: MethodInput, target: float, checkpoint: Path | None, 
                 "bits": float(e.bits[0]),
                 "optimisation_seconds": e.settings["optimisation_seconds"],
                 "kept": k == best,
+                # each restart's ranking, so whether the objective chose the better curve can be checked
+                # afterwards (benchmarks/occlusion_parts.py --restarts)
+                "importance": importance_of(e).tolist(),
             }
             for k, (e, v) in enumerate(zip(runs, scores, strict=True))
         ],
