@@ -13,9 +13,10 @@ the occlusion curve of:
 - ``part_X``: each part's ranking on its own (one scrambler's cost instead of five).
 
 A run with ``--occlusion-restarts N`` (N > 1) keeps every restart's importance instead; for it the
-rankings are ``kept`` (the benchmark's, recomputed as a check) and ``restart_seedS`` for each restart, with
-the restart's objective divergence beside its area, so whether the objective chose the restart with the
-highest curve is read off one table.
+rankings are ``restart_seedS``, one per restart, the kept one first (its figures recomputed as a check), with
+the restart's objective divergence and its evaluation KL (the run's evaluation samples and seed, at the
+PSSM its importance makes) beside its area, so whether the objective chose the restart with the highest
+curve, and whether the evaluation KL would have, is read off one table.
 
 It prints one line per protein and ranking (occlusion area, higher is better) and writes
 ``occlusion_parts.tsv`` (areas and curve points) into the benchmark folder (or ``--out``).
@@ -36,8 +37,11 @@ import torch
 from protscramble.benchmark import PROTOCOLS, resolve_proteins
 from protscramble.benchmark.metrics import curve_auc, faithfulness_rows
 from protscramble.benchmark.runner import protein_inputs, write_tsv
+from protscramble.evaluation import sampled_divergence
 from protscramble.explain import safe_name
 from protscramble.faithfulness import top_count
+from protscramble.masking import scramble_pssm
+from protscramble.objectives import prediction_kl
 from protscramble.predictors.trrosetta import TrRosetta
 
 
@@ -64,22 +68,25 @@ def nested_down(importances: list[np.ndarray], fractions: list[float]) -> np.nda
     return scores
 
 
-#: the protocol settings that shape the occlusion curves
-CURVE_SETTINGS = ("faithfulness_samples", "fractions", "seed", "compile")
+#: the protocol settings that shape the occlusion curves and the evaluation KL
+RUN_SETTINGS = ("faithfulness_samples", "eval_samples", "fractions", "seed", "compile")
 
 
 def cached_rankings(entry: dict) -> tuple[dict[str, np.ndarray], dict[str, dict]]:
     """The rankings to re-evaluate from a cached occlusion scrambler (fractions parts or restarts), and
-    per ranking the extra columns of its row; the benchmark's own ranking comes first."""
+    per ranking the extra columns of its row. The benchmark's own ranking comes first: ``nested``, or the
+    kept restart (marked ``kept``; its importance is the cached one)."""
     kept = np.asarray(entry["importance"], dtype=np.float64)
     if entry.get("restarts"):
-        rankings = {"kept": kept}
-        extra: dict[str, dict] = {"kept": {}}
+        rankings, extra = {}, {}
         for r in entry["restarts"]:
             name = f"restart_seed{r['seed']}"
             rankings[name] = np.asarray(r["importance"], dtype=np.float64)
             extra[name] = {"objective_divergence": round(r["objective_divergence"], 4), "kept": r["kept"]}
-        return rankings, extra
+            if r["kept"] and not np.array_equal(rankings[name], kept):
+                raise ValueError("the kept restart's importance is not the cached importance")
+        first = next(n for n in rankings if extra[n]["kept"])
+        return {first: rankings.pop(first), **rankings}, extra
     parts = entry.get("components")
     if entry["settings"]["protocol"].get("occlusion_budget") != "fractions" or not parts:
         raise ValueError("the cached occlusion scrambler has neither fractions-budget parts nor restarts")
@@ -108,11 +115,11 @@ def main() -> None:
             rankings, extra = cached_rankings(entry)
         except ValueError as e:
             raise SystemExit(f"{p.name}: {e}") from None
-        # the run's own curve settings (samples, seed, fractions, precision), so its draws are repeated
+        # the run's own settings (samples, seed, fractions, precision), so its draws are repeated
         protocol = PROTOCOLS["quick"].with_overrides(**{
             k: tuple(v) if isinstance(v, list) else v
             for k, v in entry["settings"]["protocol"].items()
-            if k in CURVE_SETTINGS
+            if k in RUN_SETTINGS
         })  # fmt: skip
         precision = args.precision or entry.get("faithfulness_precision") or protocol.precision
         key = (precision, protocol.compile)
@@ -134,12 +141,26 @@ def main() -> None:
             protocol.seed,
             modes=("occlusion",),
         )
+        if entry.get("restarts"):
+            # the evaluation KL the runner gives a scrambler, at the PSSM each restart's importance makes
+            for name, imp in rankings.items():
+                scores = torch.as_tensor(imp, dtype=torch.float32, device=x.device)[None]
+                kl = sampled_divergence(
+                    pred, ref, scramble_pssm(x, scores, bg, "occlusion"), protocol.eval_samples,
+                    seed=protocol.seed + 1, divergence=prediction_kl, scores=scores, mode="occlusion",
+                )[0]  # fmt: skip
+                extra[name]["eval_kl_mean"] = round(float(np.mean(kl)), 4)
         cached = [r["kl"] for r in entry["faithfulness"] if r["mode"] == "occlusion"]
         first = next(iter(rankings))
         for name in rankings:
             kl = [r["kl"] for r in curves if r["method"] == name]
             area = curve_auc(fractions, kl)
-            note = f" (cached {first}: {curve_auc(fractions, cached):.3f})" if name == first else ""
+            note = ""
+            if name == first:  # the run's own ranking: its recomputed figures should equal the cached ones
+                note = f" (cached: {curve_auc(fractions, cached):.3f}"
+                if entry.get("eval"):
+                    note += f", evaluation KL {entry['eval']['eval_kl_mean']:.4f}"
+                note += ")"
             more = "".join(f" {k}={v}" for k, v in extra[name].items())
             print(
                 f"{p.name}\t{name}\t{area:.3f}{note}{more}\t" + " ".join(f"{v:.2f}" for v in kl), flush=True
@@ -149,8 +170,7 @@ def main() -> None:
                     "protein": p.name,
                     "ranking": name,
                     "auc": round(area, 4),
-                    "objective_divergence": extra[name].get("objective_divergence", ""),
-                    "kept": extra[name].get("kept", ""),
+                    **{k: extra[name].get(k, "") for k in ("objective_divergence", "eval_kl_mean", "kept")},
                     **{f"kl_{f:g}": v for f, v in zip(fractions, kl, strict=True)},
                 }
             )

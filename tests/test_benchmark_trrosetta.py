@@ -789,9 +789,9 @@ def test_occlusion_restarts_keep_the_scrambler_whose_objective_went_highest(tmp_
     parts = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(parts)  # type: ignore[union-attr]
     rankings, extra = parts.cached_rankings(entry)
-    assert list(rankings) == ["kept", "restart_seed0", "restart_seed1"]
-    kept_name = next(n for n in rankings if extra[n].get("kept"))
-    np.testing.assert_array_equal(rankings["kept"], rankings[kept_name])
+    kept_name = next(n for n in rankings if extra[n]["kept"])
+    assert list(rankings)[0] == kept_name and sorted(rankings) == ["restart_seed0", "restart_seed1"]
+    np.testing.assert_array_equal(rankings[kept_name], entry["importance"])
     assert not np.array_equal(rankings["restart_seed0"], rankings["restart_seed1"])
     assert [extra[f"restart_seed{k}"]["objective_divergence"] for k in (0, 1)] == pytest.approx(
         [r["objective_divergence"] for r in entry["restarts"]], abs=1e-4
@@ -803,7 +803,14 @@ def test_occlusion_restarts_keep_the_scrambler_whose_objective_went_highest(tmp_
     )  # fmt: skip
     kl = {n: [r["kl"] for r in curves if r["method"] == n] for n in rankings}
     cached = [r["kl"] for r in entry["faithfulness"] if r["mode"] == "occlusion"]
-    assert kl["kept"] == pytest.approx(cached, rel=1e-5) and kl[kept_name] == kl["kept"]
+    assert kl[kept_name] == pytest.approx(cached, rel=1e-5)
+    # a cache whose importance is not its kept restart's is refused
+    broken = {
+        **entry,
+        "importance": rankings["restart_seed1" if kept_name.endswith("0") else "restart_seed0"],
+    }
+    with pytest.raises(ValueError, match="kept restart"):
+        parts.cached_rankings(broken)
     # a plain single scrambler has nothing to re-evaluate
     with pytest.raises(ValueError, match="neither"):
         parts.cached_rankings({**entry, "restarts": None})
