@@ -21,8 +21,8 @@ curve, and whether the evaluation KL would have, is read off one table.
 It prints one line per protein and ranking (occlusion area, higher is better) and writes
 ``occlusion_parts.tsv`` (areas and curve points) into the benchmark folder (or ``--out``).
 
-    python benchmarks/occlusion_parts.py BENCH_DIR PROTEIN [PROTEIN ...] [--protocol quick] [--device cpu]
-        [--precision fp32] [--out TSV]
+    python benchmarks/occlusion_parts.py BENCH_DIR PROTEIN [PROTEIN ...] [--device cpu] [--precision fp32]
+        [--out TSV]
 """
 
 from __future__ import annotations
@@ -36,12 +36,10 @@ import torch
 
 from protscramble.benchmark import PROTOCOLS, resolve_proteins
 from protscramble.benchmark.metrics import curve_auc, faithfulness_rows
-from protscramble.benchmark.runner import protein_inputs, write_tsv
-from protscramble.evaluation import sampled_divergence
+from protscramble.benchmark.runner import protein_inputs, scrambler_eval_kl, write_tsv
 from protscramble.explain import safe_name
 from protscramble.faithfulness import top_count
 from protscramble.masking import scramble_pssm
-from protscramble.objectives import prediction_kl
 from protscramble.predictors.trrosetta import TrRosetta
 
 
@@ -145,10 +143,8 @@ def main() -> None:
             # the evaluation KL the runner gives a scrambler, at the PSSM each restart's importance makes
             for name, imp in rankings.items():
                 scores = torch.as_tensor(imp, dtype=torch.float32, device=x.device)[None]
-                kl = sampled_divergence(
-                    pred, ref, scramble_pssm(x, scores, bg, "occlusion"), protocol.eval_samples,
-                    seed=protocol.seed + 1, divergence=prediction_kl, scores=scores, mode="occlusion",
-                )[0]  # fmt: skip
+                pssm = scramble_pssm(x, scores, bg, "occlusion")
+                kl = scrambler_eval_kl(pred, ref, pssm, scores, "occlusion", protocol)
                 extra[name]["eval_kl_mean"] = round(float(np.mean(kl)), 4)
         cached = [r["kl"] for r in entry["faithfulness"] if r["mode"] == "occlusion"]
         first = next(iter(rankings))

@@ -804,6 +804,14 @@ def test_occlusion_restarts_keep_the_scrambler_whose_objective_went_highest(tmp_
     kl = {n: [r["kl"] for r in curves if r["method"] == n] for n in rankings}
     cached = [r["kl"] for r in entry["faithfulness"] if r["mode"] == "occlusion"]
     assert kl[kept_name] == pytest.approx(cached, rel=1e-5)
+    # the script's evaluation KL, at the PSSM rebuilt from the kept importance, is the runner's
+    from protscramble.benchmark.runner import scrambler_eval_kl
+
+    scores = torch.as_tensor(rankings[kept_name], dtype=torch.float32)[None]
+    eval_kl = scrambler_eval_kl(
+        pred, ref, scramble_pssm(x, scores, bg, "occlusion"), scores, "occlusion", protocol
+    )
+    assert float(np.mean(eval_kl)) == pytest.approx(entry["eval"]["eval_kl_mean"], rel=1e-5)
     # a cache whose importance is not its kept restart's is refused
     broken = {
         **entry,

@@ -256,7 +256,7 @@ def _occlusion_restarts(m: MethodInput, target: float, checkpoint: Path | None, 
                 "optimisation_seconds": e.settings["optimisation_seconds"],
                 "kept": k == best,
                 # each restart's ranking, so whether the objective chose the better curve can be checked
-                # afterwards (benchmarks/occlusion_parts.py --restarts)
+                # afterwards (benchmarks/occlusion_parts.py)
                 "importance": importance_of(e).tolist(),
             }
             for k, (e, v) in enumerate(zip(runs, scores, strict=True))

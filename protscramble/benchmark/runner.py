@@ -177,6 +177,22 @@ def protein_inputs(
     return pred, x, bg, reference
 
 
+def scrambler_eval_kl(
+    predictor: Predictor,
+    reference: Mapping[str, torch.Tensor],
+    pssm: torch.Tensor,
+    scores: torch.Tensor,
+    mode: str,
+    protocol: Protocol,
+) -> np.ndarray:
+    """A scrambler's evaluation KL: forward KL of predictions on ``protocol.eval_samples`` sequences drawn
+    from its (1, L, A) ``pssm`` (made by ``scores`` in ``mode``), seeded apart from the curves' draws."""
+    return sampled_divergence(
+        predictor, reference, pssm, protocol.eval_samples, seed=protocol.seed + 1, divergence=prediction_kl,
+        scores=scores, mode=mode,
+    )[0]  # fmt: skip
+
+
 def _distinct(entries: Iterable[Mapping[str, Any]], *keys: str) -> str | None:
     """The distinct values of ``keys`` among cached method entries, joined (``None`` if none is known)."""
     return ", ".join(sorted({str(e[k]) for e in entries for k in keys if e.get(k)})) or None
@@ -220,11 +236,10 @@ def _run_protein(
             if "restarts" in exp.settings:  # every restart's seed and objective, the kept one marked
                 entry["restarts"] = exp.settings["restarts"]
             if m.startswith("scrambler") and exp.pssm is not None:
-                kl = sampled_divergence(
-                    pred, reference, torch.as_tensor(exp.pssm, device=dev), protocol.eval_samples,
-                    seed=protocol.seed + 1, divergence=prediction_kl,
-                    scores=torch.as_tensor(exp.importance, device=dev), mode=m.removeprefix("scrambler_"),
-                )[0]  # fmt: skip
+                kl = scrambler_eval_kl(
+                    pred, reference, torch.as_tensor(exp.pssm, device=dev),
+                    torch.as_tensor(exp.importance, device=dev), m.removeprefix("scrambler_"), protocol,
+                )  # fmt: skip
                 entry["eval"] = {
                     "protein": p.name, "method": m, "background": p.background,
                     "pseudocount": p.pseudocount, "target_bits": exp.settings["target_bits"], "steps": steps,
