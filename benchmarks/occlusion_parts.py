@@ -16,13 +16,16 @@ A run with ``--occlusion-restarts N`` (N > 1) keeps every restart's importance i
 rankings are ``restart_seedS``, one per restart, the kept one first (its figures recomputed as a check), with
 the restart's objective divergence and its evaluation KL (the run's evaluation samples and seed, at the
 PSSM its importance makes) beside its area, so whether the objective chose the restart with the highest
-curve, and whether the evaluation KL would have, is read off one table.
+curve, and whether the evaluation KL would have, is read off one table. Each restart's occlusion area under
+held-out draws (``heldout_auc``: what ``--occlusion-restart-select heldout`` judges by, ``--heldout-samples``
+per fraction, seeded apart from the curves) stands beside them, so that rule is measured on runs made
+with the objective's, and checked against the areas a held-out run recorded.
 
 It prints one line per protein and ranking (occlusion area, higher is better) and writes
 ``occlusion_parts.tsv`` (areas and curve points) into the benchmark folder (or ``--out``).
 
     python benchmarks/occlusion_parts.py BENCH_DIR PROTEIN [PROTEIN ...] [--device cpu] [--precision fp32]
-        [--out TSV]
+        [--heldout-samples N] [--out TSV]
 """
 
 from __future__ import annotations
@@ -35,7 +38,7 @@ import numpy as np
 import torch
 
 from protscramble.benchmark import PROTOCOLS, resolve_proteins
-from protscramble.benchmark.metrics import curve_auc, faithfulness_rows
+from protscramble.benchmark.metrics import curve_auc, faithfulness_rows, heldout_occlusion_area
 from protscramble.benchmark.runner import protein_inputs, scrambler_eval_kl, write_tsv
 from protscramble.explain import safe_name
 from protscramble.faithfulness import top_count
@@ -67,7 +70,7 @@ def nested_down(importances: list[np.ndarray], fractions: list[float]) -> np.nda
 
 
 #: the protocol settings that shape the occlusion curves and the evaluation KL
-RUN_SETTINGS = ("faithfulness_samples", "eval_samples", "fractions", "seed", "compile")
+RUN_SETTINGS = ("faithfulness_samples", "eval_samples", "fractions", "seed", "compile", "heldout_samples")
 
 
 def cached_rankings(entry: dict) -> tuple[dict[str, np.ndarray], dict[str, dict]]:
@@ -81,6 +84,8 @@ def cached_rankings(entry: dict) -> tuple[dict[str, np.ndarray], dict[str, dict]
             name = f"restart_seed{r['seed']}"
             rankings[name] = np.asarray(r["importance"], dtype=np.float64)
             extra[name] = {"objective_divergence": round(r["objective_divergence"], 4), "kept": r["kept"]}
+            if "heldout_occlusion_area" in r:  # recorded by a run that judged its restarts so
+                extra[name]["recorded_heldout_auc"] = round(r["heldout_occlusion_area"], 4)
             if r["kept"] and not np.array_equal(rankings[name], kept):
                 raise ValueError("the kept restart's importance is not the cached importance")
         first = next(n for n in rankings if extra[n]["kept"])
@@ -101,6 +106,11 @@ def main() -> None:
     ap.add_argument("proteins", nargs="+")
     ap.add_argument("--device", default="cpu")
     ap.add_argument("--precision", help="precision of the curves (default: the one the run's curves used)")
+    ap.add_argument(
+        "--heldout-samples",
+        type=int,
+        help="samples per fraction of each restart's held-out curve (default: the run's, else 32)",
+    )
     ap.add_argument("--out", type=Path, help="TSV to write (default BENCH_DIR/occlusion_parts.tsv)")
     args = ap.parse_args()
     predictors: dict[tuple[str, str], TrRosetta] = {}
@@ -146,6 +156,14 @@ def main() -> None:
                 pssm = scramble_pssm(x, scores, bg, "occlusion")
                 kl = scrambler_eval_kl(pred, ref, pssm, scores, "occlusion", protocol)
                 extra[name]["eval_kl_mean"] = round(float(np.mean(kl)), 4)
+                # the held-out area --occlusion-restart-select heldout judges by (its draws, not the curves')
+                extra[name]["heldout_auc"] = round(
+                    heldout_occlusion_area(
+                        pred, x, imp, bg, ref, fractions, args.heldout_samples or protocol.heldout_samples,
+                        protocol.seed,
+                    ),
+                    4,
+                )  # fmt: skip
         cached = [r["kl"] for r in entry["faithfulness"] if r["mode"] == "occlusion"]
         first = next(iter(rankings))
         for name in rankings:
@@ -166,7 +184,10 @@ def main() -> None:
                     "protein": p.name,
                     "ranking": name,
                     "auc": round(area, 4),
-                    **{k: extra[name].get(k, "") for k in ("objective_divergence", "eval_kl_mean", "kept")},
+                    **{
+                        k: extra[name].get(k, "")
+                        for k in ("objective_divergence", "eval_kl_mean", "heldout_auc", "kept")
+                    },
                     **{f"kl_{f:g}": v for f, v in zip(fractions, kl, strict=True)},
                 }
             )

@@ -705,7 +705,14 @@ def test_occlusion_restarts_keep_the_scrambler_whose_objective_went_highest(tmp_
     logs: list[str] = []
     best_of = occ(
         MethodInput(
-            pred, x, bg, ref, TINY.with_overrides(seed=5, occlusion_restarts=3), 0.5, 5, log=logs.append
+            pred,
+            x,
+            bg,
+            ref,
+            TINY.with_overrides(seed=5, occlusion_restarts=3, occlusion_restart_select="objective"),
+            0.5,
+            5,
+            log=logs.append,
         )
     )
     np.testing.assert_allclose(best_of.importance, singles[best].importance, rtol=1e-6)
@@ -737,7 +744,7 @@ def test_occlusion_restarts_keep_the_scrambler_whose_objective_went_highest(tmp_
     import protscramble.benchmark.methods as methods_mod
     import protscramble.benchmark.runner as runner
 
-    protocol = TINY.with_overrides(occlusion_restarts=2)
+    protocol = TINY.with_overrides(occlusion_restarts=2, occlusion_restart_select="objective")
     real = methods_mod._optimise
 
     def stop_in_second(m, mode, target, checkpoint, label, seed=None):
@@ -824,6 +831,76 @@ def test_occlusion_restarts_keep_the_scrambler_whose_objective_went_highest(tmp_
         parts.cached_rankings({**entry, "restarts": None})
 
 
+def test_occlusion_restarts_judged_by_a_heldout_curve(tmp_path, monkeypatch):
+    """``occlusion_restart_select="heldout"`` keeps the restart with the highest occlusion area under draws
+    the reported curves never use, and records every restart's held-out area."""
+    from protscramble.benchmark.methods import MethodInput, importance_of, objective_divergence
+    from protscramble.benchmark.metrics import HELDOUT_SEED_OFFSET
+    from protscramble.faithfulness import evaluate_faithfulness
+
+    pred = ToyPairPredictor()
+    x = torch.eye(20)[torch.arange(12) % 20].unsqueeze(0)
+    bg = torch.full((12, 20), 0.05)
+    with torch.no_grad():
+        ref = pred(x)
+    occ = METHODS["scrambler_occlusion"]
+    singles = [occ(MethodInput(pred, x, bg, ref, TINY.with_overrides(seed=s), 0.5, 5)) for s in (6, 7, 8)]
+
+    def area(imp: np.ndarray, seed: int, n: int) -> float:
+        res = evaluate_faithfulness(
+            pred, x, torch.as_tensor(imp, dtype=torch.float32)[None], bg, fractions=TINY.fractions,
+            modes=("occlusion",), n_samples=n, reference=ref, seed=seed, batch_size=8,
+        )  # fmt: skip
+        return curve_auc(TINY.fractions, [float(res["occlusion", f][0]) for f in TINY.fractions])
+
+    # every restart judged on the same held-out draws: the run's seed (6) moved by the offset
+    heldout = [area(importance_of(e), 6 + HELDOUT_SEED_OFFSET, 8) for e in singles]
+    best = int(np.argmax(heldout))
+    # the two rules disagree here, so a run that judged by the objective would keep another restart
+    assert best == 1 and int(np.argmax([objective_divergence(e) for e in singles])) == 0
+    # the held-out curve is the default judge of restarts
+    protocol = TINY.with_overrides(seed=6, occlusion_restarts=3, heldout_samples=8)
+    assert protocol.occlusion_restart_select == "heldout"
+    logs: list[str] = []
+    kept = occ(MethodInput(pred, x, bg, ref, protocol, 0.5, 5, log=logs.append))
+    np.testing.assert_allclose(kept.importance, singles[best].importance, rtol=1e-6)
+    record = kept.settings["restarts"]
+    assert [r["kept"] for r in record] == [k == best for k in range(3)]
+    assert [r["heldout_occlusion_area"] for r in record] == pytest.approx(heldout, rel=1e-5)
+    assert any("kept restart 2/3 (held-out occlusion area" in msg for msg in logs)
+    # the held-out draws are not the reported curves' (seeded at the run's seed)
+    assert heldout != pytest.approx([area(importance_of(e), 6, 8) for e in singles], rel=1e-3)
+    # the rule is settings of the occlusion scrambler alone, recorded only where it shapes a result
+    assert "occlusion_restart_select" not in TINY.as_dict()
+    assert "occlusion_restart_select" not in TINY.with_overrides(occlusion_restart_select="heldout").as_dict()
+    assert protocol.as_dict()["occlusion_restart_select"] == "heldout"
+    assert protocol.as_dict()["heldout_samples"] == 8
+    # runs judged by the objective keep the keys they had before the held-out rule, so their caches match
+    by_objective = TINY.with_overrides(occlusion_restarts=2, occlusion_restart_select="objective").as_dict()
+    assert "occlusion_restart_select" not in by_objective and "heldout_samples" not in by_objective
+    with pytest.raises(InvalidParameterError, match="restart selection"):
+        TINY.with_overrides(occlusion_restart_select="curves")
+    with pytest.raises(InvalidParameterError, match="heldout samples"):
+        TINY.with_overrides(heldout_samples=0)
+
+    # in the harness: a change of rule reruns the occlusion scrambler alone, and the cache records it
+    import protscramble.benchmark.runner as runner
+
+    out = tmp_path / "b"
+    objective = TINY.with_overrides(occlusion_restarts=2, occlusion_restart_select="objective")
+    run_benchmark(
+        PROTEINS[:1], ["random", "scrambler_occlusion"], objective, out, predictor=ToyPairPredictor()
+    )
+    monkeypatch.setitem(runner.METHODS, "random", lambda _: pytest.fail("random recomputed"))
+    run_benchmark(
+        PROTEINS[:1], ["random", "scrambler_occlusion"],
+        objective.with_overrides(occlusion_restart_select="heldout"), out, predictor=ToyPairPredictor(),
+    )  # fmt: skip
+    entry = json.loads((out / "method_cache" / "toy_a" / "scrambler_occlusion.json").read_text())
+    assert entry["settings"]["protocol"]["occlusion_restart_select"] == "heldout"
+    assert all("heldout_occlusion_area" in r for r in entry["restarts"])
+
+
 def test_cli_passes_seed_and_occlusion_budget(tmp_path, monkeypatch, capsys):
     import protscramble.cli.benchmark as cli_benchmark
 
@@ -856,7 +933,15 @@ def test_cli_passes_seed_and_occlusion_budget(tmp_path, monkeypatch, capsys):
     assert seen["protocol"].occlusion_restarts == 1
     assert main([*args, "--occlusion-restarts", "3"]) == 0
     assert seen["protocol"].occlusion_restarts == 3
+    assert seen["protocol"].occlusion_restart_select == "heldout"
+    assert main([*args, "--occlusion-restarts", "2", "--occlusion-restart-select", "objective"]) == 0
+    assert seen["protocol"].occlusion_restart_select == "objective"
+    assert main([*args, "--heldout-samples", "16"]) == 0
+    assert seen["protocol"].heldout_samples == 16
     capsys.readouterr()
+    assert main([*args, "--occlusion-restart-select", "curves"]) == 2
+    err = capsys.readouterr().err
+    assert "occlusion-restart-select" in err and len(err.strip().splitlines()) == 1
     assert main([*args, "--occlusion-restarts", "0"]) == 2
     err = capsys.readouterr().err
     assert "occlusion-restarts" in err and len(err.strip().splitlines()) == 1

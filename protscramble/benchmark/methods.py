@@ -21,8 +21,9 @@ Every method maps a :class:`MethodInput` to an importance vector (L,)
   scrambler's budget follows ``Protocol.occlusion_budget`` (with
   ``fractions``, one scrambler per curve fraction and their rankings nested;
   with a number X, one scrambler destroying X of the sequence's bits), and
-  ``Protocol.occlusion_restarts`` keeps the best of several seeds by the
-  scrambler's own objective.
+  ``Protocol.occlusion_restarts`` keeps the best of several seeds by a
+  held-out occlusion curve or by the scrambler's own objective
+  (``Protocol.occlusion_restart_select``).
 """
 
 from __future__ import annotations
@@ -53,6 +54,7 @@ from ..faithfulness import top_count
 from ..masking import conservation_bits
 from ..predictors.base import Predictor
 from ..scrambler import PerExampleScrambler
+from .metrics import heldout_occlusion_area
 from .protocols import Protocol, destroyed_fraction
 
 
@@ -220,11 +222,13 @@ def objective_divergence(exp: Explanation) -> float:
 
 def _occlusion_restarts(m: MethodInput, target: float, checkpoint: Path | None, label: str) -> Explanation:
     """``Protocol.occlusion_restarts`` occlusion scramblers at ``target`` (seeds seed, seed + 1, ...);
-    the one whose own objective reached the highest divergence is kept.
+    the best is kept, judged by ``Protocol.occlusion_restart_select``.
 
-    Choosing by the objective, not by the faithfulness curves, keeps the curves an unbiased judge. Restart
-    0 is the single run (same seed and checkpoint), so one restart is the plain scrambler; every restart's
-    seed, divergence, bits and importance stay on record (``settings["restarts"]``).
+    ``heldout`` (default): the restart with the highest occlusion area under held-out draws
+    (``heldout_occlusion_area``), never the draws of the reported curves. ``objective``: the restart whose
+    own objective reached the highest divergence, so the curves take no part in the choice. Restart 0 is
+    the single run (same seed and checkpoint), so one restart is the plain scrambler; every restart's seed,
+    divergence, bits, importance (and held-out area) stay on record (``settings["restarts"]``).
     """
     n = m.protocol.occlusion_restarts
     if n == 1:
@@ -240,9 +244,26 @@ def _occlusion_restarts(m: MethodInput, target: float, checkpoint: Path | None, 
         runs.append(
             _optimise(m, "occlusion", target, ckpt, f"{label} restart {k + 1}/{n}", seed=m.protocol.seed + k)
         )
-    scores = [objective_divergence(e) for e in runs]
+    divergences = [objective_divergence(e) for e in runs]
+    heldout: list[float] | None = None
+    if m.protocol.occlusion_restart_select == "heldout":
+        heldout = [
+            heldout_occlusion_area(
+                m.predictor,
+                m.x,
+                importance_of(e),
+                m.background,
+                m.reference,
+                m.protocol.fractions,
+                m.protocol.heldout_samples,
+                m.protocol.seed,
+            )  # fmt: skip
+            for e in runs
+        ]
+    scores = divergences if heldout is None else heldout
     best = int(np.argmax(scores))  # the first of equals
-    m.log(f"{label}: kept restart {best + 1}/{n} (divergence " + ", ".join(f"{v:.3f}" for v in scores) + ")")
+    judge = "divergence" if heldout is None else "held-out occlusion area"
+    m.log(f"{label}: kept restart {best + 1}/{n} ({judge} " + ", ".join(f"{v:.3f}" for v in scores) + ")")
     kept = runs[best]
     settings = {
         **kept.settings,
@@ -252,14 +273,15 @@ def _occlusion_restarts(m: MethodInput, target: float, checkpoint: Path | None, 
             {
                 "seed": m.protocol.seed + k,
                 "objective_divergence": v,
+                **({} if heldout is None else {"heldout_occlusion_area": heldout[k]}),
                 "bits": float(e.bits[0]),
                 "optimisation_seconds": e.settings["optimisation_seconds"],
                 "kept": k == best,
-                # each restart's ranking, so whether the objective chose the better curve can be checked
+                # each restart's ranking, so whether the choice found the better curve can be checked
                 # afterwards (benchmarks/occlusion_parts.py)
                 "importance": importance_of(e).tolist(),
             }
-            for k, (e, v) in enumerate(zip(runs, scores, strict=True))
+            for k, (e, v) in enumerate(zip(runs, divergences, strict=True))
         ],
     }
     return dataclasses.replace(kept, settings=settings)

@@ -72,6 +72,34 @@ def faithfulness_rows(
     return rows
 
 
+#: Held-out draws (restart selection) are seeded at the run's seed plus this offset, so they never repeat the
+#: draws of the curves that judge the kept ranking (seeded at the run's seed, ``evaluate_faithfulness``).
+HELDOUT_SEED_OFFSET = 1_000_000
+
+
+def heldout_occlusion_area(
+    predictor: Predictor,
+    x: torch.Tensor,
+    importance: np.ndarray,
+    background: torch.Tensor,
+    reference: Mapping[str, torch.Tensor],
+    fractions: Sequence[float],
+    n_samples: int,
+    seed: int,
+) -> float:
+    """The occlusion area of ``importance`` under held-out draws (``seed + HELDOUT_SEED_OFFSET``).
+
+    What ``occlusion_restart_select="heldout"`` ranks restarts by: the curve the benchmark reports, at
+    fewer samples and on draws the reported curves never use, so choosing by it is a validation-set choice,
+    not a choice on the test draws.
+    """
+    rows = faithfulness_rows(
+        predictor, x, {"r": importance}, background, reference, fractions, n_samples,
+        seed + HELDOUT_SEED_OFFSET, modes=("occlusion",),
+    )  # fmt: skip
+    return curve_auc(fractions, [r["kl"] for r in rows])
+
+
 def auc_rows(faithfulness: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
     """Area under each (method, mode) curve from :func:`faithfulness_rows` output."""
     curves: dict[tuple[str, str], list[tuple[float, float]]] = {}

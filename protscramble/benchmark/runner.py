@@ -110,6 +110,8 @@ def protein_settings(p: BenchmarkProtein, protocol: Protocol, models: str) -> di
 METHOD_ONLY_SETTINGS = {
     "occlusion_budget": "scrambler_occlusion",
     "occlusion_restarts": "scrambler_occlusion",
+    "occlusion_restart_select": "scrambler_occlusion",
+    "heldout_samples": "scrambler_occlusion",
 }
 
 

@@ -15,7 +15,12 @@ import time
 
 from ..benchmark import METHODS, PROTEIN_SETS, PROTOCOLS, resolve_proteins, run_benchmark
 from ..benchmark.proteins import data_dir
-from ..benchmark.protocols import DEFAULT_OCCLUSION_BUDGET, OCCLUSION_BUDGETS, destroyed_fraction
+from ..benchmark.protocols import (
+    DEFAULT_OCCLUSION_BUDGET,
+    OCCLUSION_BUDGETS,
+    RESTART_SELECTIONS,
+    destroyed_fraction,
+)
 from ..errors import InvalidParameterError
 from ..objectives import KL_DIRECTIONS
 from ..predictors.trrosetta.network import INSTANCE_NORMS
@@ -81,8 +86,20 @@ def register(sub: argparse._SubParsersAction) -> None:
         "--occlusion-restarts",
         type=positive_int,
         metavar="N",
-        help="run N occlusion scramblers (seeds seed, seed + 1, ...) and keep the one whose own objective "
-        "reached the highest divergence (default 1; each restart costs one scrambler)",
+        help="run N occlusion scramblers (seeds seed, seed + 1, ...) and keep the best, judged by "
+        "--occlusion-restart-select (default 1; each restart costs one scrambler)",
+    )
+    t.add_argument(
+        "--occlusion-restart-select",
+        choices=RESTART_SELECTIONS,
+        help="how the occlusion restarts are judged: heldout (default; the highest occlusion area under "
+        "held-out draws, never the reported curves' draws) or objective (the scrambler's own divergence)",
+    )
+    t.add_argument(
+        "--heldout-samples",
+        type=positive_int,
+        metavar="N",
+        help="samples per fraction of the held-out occlusion curve that judges restarts (default 32)",
     )
     t.add_argument(
         "--precision", choices=("auto", "fp32", "tf32", "bf16"), help="override the protocol's precision"
@@ -134,6 +151,8 @@ def _run_trrosetta(args: argparse.Namespace) -> int:
         seed=args.seed,
         occlusion_budget=args.occlusion_budget,
         occlusion_restarts=args.occlusion_restarts,
+        occlusion_restart_select=args.occlusion_restart_select,
+        heldout_samples=args.heldout_samples,
         instance_norm=args.instance_norm,
         optimiser_dropout=args.optimiser_dropout,
     )
