@@ -1,0 +1,112 @@
+"""benchmarks/faithfulness_tally.py: the aim's verdicts recomputed from kept auc.tsv files."""
+
+from __future__ import annotations
+
+import csv
+import importlib.util
+import json
+from pathlib import Path
+
+import pytest
+
+SCRIPT = Path(__file__).resolve().parents[1] / "benchmarks" / "faithfulness_tally.py"
+
+
+@pytest.fixture(scope="module")
+def tally_mod():
+    spec = importlib.util.spec_from_file_location("_faithfulness_tally", SCRIPT)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+def _run(folder: Path, protein: str, areas: dict[tuple[str, str], float], *, name: str = "quick",
+         seed: int = 0, budget: str | None = "0.4", precision: str = "fp32") -> Path:  # fmt: skip
+    folder.mkdir(parents=True)
+    protocol = {"name": name, "seed": seed}
+    if budget is not None:
+        protocol["occlusion_budget"] = budget
+    settings = {"protein": protein, "steps": 100, "protocol": protocol}
+    (folder / "done.json").write_text(
+        json.dumps({"settings": settings, "methods": sorted({m for m, _ in areas})})
+    )
+    with (folder / "auc.tsv").open("w", newline="") as fh:
+        w = csv.writer(fh, delimiter="\t", lineterminator="\n")
+        w.writerow(["protein", "method", "mode", "auc"])
+        # another protein's rows in the same file (a merged table) must not leak into this run's verdict
+        w.writerow(["other", "ism", "inclusion", "0.001"])
+        for (method, mode), auc in areas.items():
+            w.writerow([protein, method, mode, auc])
+    with (folder / "timing.tsv").open("w", newline="") as fh:
+        w = csv.writer(fh, delimiter="\t", lineterminator="\n")
+        w.writerow(["protein", "method", "seconds", "device", "precision"])
+        w.writerow([protein, "scrambler_inclusion", 1.0, "cpu", precision])
+    return folder
+
+
+def test_judge_half_directions(tally_mod):
+    # inclusion: lower wins; occlusion: higher wins; the scrambler against the best of the others
+    inc = tally_mod.judge_half({"scrambler_inclusion": 1.0, "ism": 1.25, "random": 0.9}, "inclusion")
+    assert inc["best_other"] == "random" and inc["holds"] is False
+    assert inc["margin_pct"] == pytest.approx(-100 * 0.1 / 0.9)
+    occ = tally_mod.judge_half(
+        {"scrambler_occlusion": 1.5, "scrambler_inclusion": 1.2, "random": 0.5}, "occlusion"
+    )
+    assert occ["best_other"] == "scrambler_inclusion" and occ["holds"] is True
+    assert occ["margin_pct"] == pytest.approx(25.0)
+    # a half needs its scrambler and at least one other method
+    assert tally_mod.judge_half({"scrambler_occlusion": 1.5}, "occlusion") is None
+    assert tally_mod.judge_half({"ism": 1.0, "random": 2.0}, "inclusion") is None
+
+
+def test_tally_over_run_folders(tally_mod, tmp_path, capsys):
+    root = tmp_path / "results"
+    _run(
+        root / "a" / "proteins" / "p1", "p1",
+        {("scrambler_inclusion", "inclusion"): 0.8, ("ism", "inclusion"): 1.0, ("random", "inclusion"): 1.4,
+         ("scrambler_inclusion", "occlusion"): 1.3, ("scrambler_occlusion", "occlusion"): 1.2,
+         ("ism", "occlusion"): 0.9, ("random", "occlusion"): 0.5},
+        name="published", budget=None, precision="bf16",
+    )  # fmt: skip
+    _run(
+        root / "b", "p2",
+        {("scrambler_inclusion", "inclusion"): 0.5, ("scrambler_occlusion", "inclusion"): 0.7,
+         ("scrambler_inclusion", "occlusion"): 1.0, ("scrambler_occlusion", "occlusion"): 1.1},
+        seed=1,
+    )  # fmt: skip
+    _run(root / "c", "p3", {("scrambler_occlusion", "occlusion"): 2.0})  # nothing to judge
+    (root / "d").mkdir()
+    (root / "d" / "done.json").write_text("{}")  # no auc.tsv beside it: not a protein-run
+
+    rows = tally_mod.tally([root])
+    assert [r["protein"] for r in rows] == ["p1", "p2"]
+    p1, p2 = rows
+    assert (p1["protocol"], p1["precision"], p1["n_methods"]) == ("published", "bf16", 4)
+    assert p1["budget"].startswith("complement")  # runs from before the field recorded the old default
+    assert p1["inclusion_holds"] is True and p1["inclusion_best_other"] == "ism"
+    assert p1["occlusion_holds"] is False and p1["occlusion_best_other"] == "scrambler_inclusion"
+    assert (p2["seed"], p2["budget"], p2["inclusion_holds"], p2["occlusion_holds"]) == (1, "0.4", True, True)
+    assert tally_mod.tally([root], protocol="quick") == [p2]
+    assert tally_mod.tally([root], protein="p1") == [p1]
+    assert tally_mod.tally_lines(rows) == [
+        "published: inclusion holds on 1 of 1; occlusion holds on 0 of 1; both on 0 of 1 judged on both (1 proteins)",
+        "quick: inclusion holds on 1 of 1; occlusion holds on 1 of 1; both on 1 of 1 judged on both (1 proteins)",
+    ]
+
+    out = tmp_path / "tally.tsv"
+    assert tally_mod.main([str(root), "--out", str(out)]) == 0
+    printed = capsys.readouterr().out
+    assert "| p1 | published |" in printed and "NO" in printed
+    with out.open() as fh:
+        written = list(csv.DictReader(fh, delimiter="\t"))
+    assert [(r["protein"], r["occlusion_holds"]) for r in written] == [("p1", "False"), ("p2", "True")]
+    assert not list(tmp_path.glob("*.tmp"))
+
+
+def test_tally_cli_errors(tally_mod, tmp_path, capsys):
+    with pytest.raises(SystemExit) as exc:
+        tally_mod.main([str(tmp_path / "missing")])
+    assert exc.value.code == 2 and "not a folder" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as exc:
+        tally_mod.main([str(tmp_path)])
+    assert exc.value.code == 2 and "no protein-run" in capsys.readouterr().err
