@@ -22,11 +22,12 @@ With no folder it reads ``benchmarks/results``.
 from __future__ import annotations
 
 import argparse
-import csv
 import json
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
+
+from protscramble.benchmark.runner import read_tsv, write_tsv
 
 TARGETS = {"inclusion": "scrambler_inclusion", "occlusion": "scrambler_occlusion"}
 COLUMNS = (
@@ -65,11 +66,6 @@ def judge_half(areas: dict[str, float], mode: str) -> dict[str, Any] | None:
             "holds": margin > 0}  # fmt: skip
 
 
-def _read_tsv(path: Path) -> list[dict[str, str]]:
-    with path.open(newline="") as fh:
-        return list(csv.DictReader(fh, delimiter="\t"))
-
-
 def protein_runs(folders: Iterable[Path]) -> list[Path]:
     """Folders holding a ``done.json`` with an ``auc.tsv`` beside it, in path order, each once."""
     found = {
@@ -88,15 +84,15 @@ def tally_run(run: Path) -> dict[str, Any] | None:
     protein = settings["protein"]
     protocol = settings.get("protocol", {})
     areas: dict[str, dict[str, float]] = {"inclusion": {}, "occlusion": {}}
-    for row in _read_tsv(run / "auc.tsv"):
-        if row["protein"] == protein and row["mode"] in areas:
-            areas[row["mode"]][row["method"]] = float(row["auc"])
+    for row in read_tsv(run / "auc.tsv"):
+        if str(row["protein"]) == protein and row["mode"] in areas:
+            areas[row["mode"]][row["method"]] = row["auc"]
     verdicts = {mode: judge_half(per, mode) for mode, per in areas.items()}
     if not any(verdicts.values()):
         return None
     timing = run / "timing.tsv"
     precisions = (
-        sorted({r["precision"] for r in _read_tsv(timing) if r.get("precision")}) if timing.is_file() else []
+        sorted({r["precision"] for r in read_tsv(timing) if r.get("precision")}) if timing.is_file() else []
     )
     row: dict[str, Any] = {
         "protein": protein,
@@ -155,12 +151,11 @@ def _fmt(v: Any) -> str:
 
 def markdown(rows: Sequence[dict[str, Any]], root: Path) -> str:
     """The table as markdown, run folders relative to ``root`` where they lie under it."""
-    shown = [c for c in COLUMNS if c != "run"] + ["run"]
-    out = ["| " + " | ".join(shown) + " |", "|" + "---|" * len(shown)]
+    out = ["| " + " | ".join(COLUMNS) + " |", "|" + "---|" * len(COLUMNS)]
     for r in rows:
         run = Path(r["run"])
-        rel = run.relative_to(root) if run.is_relative_to(root) else run
-        out.append("| " + " | ".join(_fmt(r[c]) if c != "run" else str(rel) for c in shown) + " |")
+        shown = {**r, "run": str(run.relative_to(root) if run.is_relative_to(root) else run)}
+        out.append("| " + " | ".join(_fmt(shown[c]) for c in COLUMNS) + " |")
     return "\n".join(out)
 
 
@@ -183,12 +178,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     print()
     print("\n".join(tally_lines(rows)))
     if args.out:
-        tmp = args.out.with_name(args.out.name + ".tmp")
-        with tmp.open("w", newline="") as fh:
-            w = csv.DictWriter(fh, fieldnames=COLUMNS, delimiter="\t", lineterminator="\n")
-            w.writeheader()
-            w.writerows({c: "" if r[c] is None else r[c] for c in COLUMNS} for r in rows)
-        tmp.replace(args.out)  # atomic: a reader never sees half a table
+        write_tsv(args.out, rows, COLUMNS)
     return 0
 
 
