@@ -38,3 +38,7 @@ class StructureError(ProtscrambleError, ValueError):
 
 class BackendUnavailableError(ProtscrambleError, ImportError):
     """An optional backend (tmol, PyRosetta, captum, ...) is not installed."""
+
+
+class WorkerError(ProtscrambleError, RuntimeError):
+    """A worker process died before it finished its task (killed for memory, for instance)."""

@@ -10,7 +10,9 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import json
+import multiprocessing
 import re
+import time
 from pathlib import Path
 
 import numpy as np
@@ -31,7 +33,7 @@ from protscramble.benchmark import (
 from protscramble.benchmark.runner import AUC_COLUMNS, EVAL_COLUMNS, FAITHFULNESS_COLUMNS, read_tsv, write_tsv
 from protscramble.benchmark.summary import published_comparison
 from protscramble.cli import main
-from protscramble.errors import InvalidParameterError
+from protscramble.errors import InvalidParameterError, InvalidSequenceError
 from protscramble.masking import conservation_bits, scramble_pssm
 
 
@@ -907,7 +909,7 @@ def test_cli_passes_seed_and_occlusion_budget(tmp_path, monkeypatch, capsys):
     seen = {}
 
     def fake_run(proteins, methods, protocol, out, **kwargs):
-        seen["protocol"], seen["methods"] = protocol, methods
+        seen["protocol"], seen["methods"], seen["workers"] = protocol, methods, kwargs["workers"]
         return tmp_path
 
     monkeypatch.setattr(cli_benchmark, "run_benchmark", fake_run)
@@ -938,7 +940,13 @@ def test_cli_passes_seed_and_occlusion_budget(tmp_path, monkeypatch, capsys):
     assert seen["protocol"].occlusion_restart_select == "objective"
     assert main([*args, "--heldout-samples", "16"]) == 0
     assert seen["protocol"].heldout_samples == 16
+    assert seen["workers"] == 1
+    assert main([*args, "--workers", "2"]) == 0
+    assert seen["workers"] == 2
     capsys.readouterr()
+    assert main([*args, "--workers", "0"]) == 2
+    err = capsys.readouterr().err
+    assert "--workers" in err and len(err.strip().splitlines()) == 1
     assert main([*args, "--occlusion-restart-select", "curves"]) == 2
     err = capsys.readouterr().err
     assert "occlusion-restart-select" in err and len(err.strip().splitlines()) == 1
@@ -1120,3 +1128,86 @@ def test_results_move_between_machines_and_a_skipped_ddg_is_added_later(tmp_path
     logs.clear()
     with pytest.raises(BackendUnavailableError):
         run_benchmark(moved, methods, protocol, out, predictor=ToyPairPredictor(), log=logs.append)
+
+
+class FailingWorkerToyPredictor(ToyPairPredictor):
+    """Refuses toy_b's sequence (after a pause) in worker processes only, so that an error reaching the
+    caller can only have come from a worker."""
+
+    def __call__(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
+        if multiprocessing.parent_process() is not None and x.shape[1] == len(PROTEINS[1].sequence):
+            time.sleep(3.0)  # the other worker's scrambler is running by now
+            raise InvalidSequenceError("toy predictor refuses this sequence")
+        return super().__call__(x)
+
+
+def test_workers_compute_every_method_elsewhere_and_give_the_serial_results(tmp_path):
+    methods = [*TINY_METHODS, "scrambler_occlusion"]
+    serial_logs: list[str] = []
+    serial = run_benchmark(
+        PROTEINS, methods, TINY, tmp_path / "serial", predictor=ToyPairPredictor(), log=serial_logs.append
+    )
+    assert sum("faithfulness curves of" in line for line in serial_logs) == len(PROTEINS)
+    logs: list[str] = []
+    parallel = run_benchmark(
+        PROTEINS, methods, TINY, tmp_path / "parallel", predictor=ToyPairPredictor(), workers=2,
+        log=logs.append,
+    )  # fmt: skip
+    assert f"{len(PROTEINS) * len(methods)} method run(s) on 2 worker(s) of" in logs[0]
+    # the worker processes computed everything: this process only collected their cached results
+    for p in PROTEINS:
+        for m in methods:
+            assert f"{p.name}: {m} reused from an earlier run" in logs, (p.name, m)
+    assert not any("faithfulness curves" in line for line in logs)  # the curves too
+    tables = [
+        (name, read_tsv(parallel / name), read_tsv(serial / name)) for name in ("auc.tsv", "eval_kl.tsv")
+    ]
+    tables += [
+        (p.name, *(read_tsv(d / "proteins" / p.name / "importance.tsv") for d in (parallel, serial)))
+        for p in PROTEINS
+    ]
+    for name, ours, theirs in tables:
+        assert len(ours) == len(theirs) > 0, name
+        for a, b in zip(ours, theirs, strict=True):
+            assert a.keys() == b.keys()
+            for k, v in a.items():
+                assert v == (pytest.approx(b[k], rel=1e-5) if isinstance(v, float) else b[k]), (name, k)
+
+
+def test_a_workers_error_reaches_the_caller_and_stops_the_other_workers(tmp_path):
+    out = tmp_path / "bench"
+    endless = TINY.with_overrides(steps=20_000)  # minutes, unless stopped
+    t0 = time.perf_counter()
+    with pytest.raises(InvalidSequenceError, match="refuses"):
+        run_benchmark(
+            PROTEINS, ["scrambler_inclusion"], endless, out, predictor=FailingWorkerToyPredictor(), workers=2
+        )
+    # toy_a's scrambler was stopped midway and kept its checkpoint for a rerun; nothing was written
+    assert time.perf_counter() - t0 < 60
+    assert (out / "method_cache" / "toy_a" / "scrambler_inclusion.ckpt").is_file()
+    assert not (out / "method_cache" / "toy_a" / "scrambler_inclusion.json").exists()
+    assert not (out / "proteins" / "toy_a").exists() and not (out / "summary.md").exists()
+
+    unpicklable = ToyPairPredictor()
+    unpicklable.heads = {"dist": lambda h: h}  # a lambda cannot be sent to a worker
+    with pytest.raises(InvalidParameterError, match="sent to another process"):
+        run_benchmark(PROTEINS[:1], ["random"], TINY, out, predictor=unpicklable, workers=2)
+    with pytest.raises(InvalidParameterError, match="workers"):
+        run_benchmark(PROTEINS[:1], ["random"], TINY, out, predictor=ToyPairPredictor(), workers=0)
+
+
+def test_workers_build_trrosetta_and_reproduce_the_single_process_run(tmp_path):
+    """With the benchmark's own predictor each worker builds trRosetta: same areas as one process."""
+    tiny = TINY.with_overrides(steps=2, precision="fp32", compile="off")
+    protein = [BenchmarkProtein("tiny", "MKVLAAGIEELLKK")]
+    methods = ["scrambler_inclusion", "random"]
+    one = run_benchmark(protein, methods, tiny, tmp_path / "one", figures=False)
+    two = run_benchmark(protein, methods, tiny, tmp_path / "two", workers=2, figures=False)
+    ours, theirs = read_tsv(two / "auc.tsv"), read_tsv(one / "auc.tsv")
+    assert [(r["method"], r["mode"]) for r in ours] == [(r["method"], r["mode"]) for r in theirs]
+    assert [r["auc"] for r in ours] == pytest.approx([r["auc"] for r in theirs], rel=1e-4)
+    assert read_tsv(two / "eval_kl.tsv")[0]["eval_kl_mean"] == pytest.approx(
+        read_tsv(one / "eval_kl.tsv")[0]["eval_kl_mean"], rel=1e-4
+    )
+    cached = json.loads((two / "method_cache" / "tiny" / "scrambler_inclusion.json").read_text())
+    assert cached["precision"] == "fp32" and "faithfulness" in cached

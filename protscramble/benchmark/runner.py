@@ -9,6 +9,7 @@ import json
 import os
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -200,6 +201,116 @@ def _distinct(entries: Iterable[Mapping[str, Any]], *keys: str) -> str | None:
     return ", ".join(sorted({str(e[k]) for e in entries for k in keys if e.get(k)})) or None
 
 
+def method_entry(
+    p: BenchmarkProtein,
+    inputs: tuple[Predictor, torch.Tensor, torch.Tensor, dict[str, torch.Tensor]] | None,
+    method: str,
+    protocol: Protocol,
+    settings: Mapping[str, Any],
+    cache: Path,
+    log: Callable[[str], None],
+    precision: str | None = None,
+) -> dict[str, Any]:
+    """``method``'s cached result on ``p`` (importance, evaluation KL, time), computed and written to
+    ``cache/METHOD.json`` unless a result with the same settings is there already (``inputs``, from
+    :func:`protein_inputs`, may then be ``None``)."""
+    entry = _cached_method(cache / f"{method}.json", settings, method)
+    if entry is not None:
+        log(f"{p.name}: {method} reused from an earlier run")
+        return entry
+    if inputs is None:
+        raise ValueError(f"{method} on {p.name} is not cached: its inputs are needed")
+    pred, x, bg, reference = inputs
+    dev = x.device
+    steps = protocol.steps_for(p.published_steps)
+    t0 = time.perf_counter()
+    exp = METHODS[method](
+        MethodInput(
+            pred, x, bg, reference, protocol, p.target_bits, steps, p.clip_value,
+            log=lambda msg: log(f"{p.name}: {msg}"), checkpoint=cache / f"{method}.ckpt",
+        )
+    )  # fmt: skip
+    entry = {
+        "settings": settings, "importance": importance_of(exp).tolist(), "eval": None,
+        "device": device_name(dev), "precision": precision,
+    }  # fmt: skip
+    if "components" in exp.settings:  # the fractions budget's scramblers, one per fraction
+        entry["components"] = exp.settings["components"]
+    if "restarts" in exp.settings:  # every restart's seed and objective, the kept one marked
+        entry["restarts"] = exp.settings["restarts"]
+    if method.startswith("scrambler") and exp.pssm is not None:
+        kl = scrambler_eval_kl(
+            pred, reference, torch.as_tensor(exp.pssm, device=dev),
+            torch.as_tensor(exp.importance, device=dev), method.removeprefix("scrambler_"), protocol,
+        )  # fmt: skip
+        entry["eval"] = {
+            "protein": p.name, "method": method, "background": p.background,
+            "pseudocount": p.pseudocount, "target_bits": exp.settings["target_bits"], "steps": steps,
+            "bits": float(exp.bits[0]),
+            "eval_kl_mean": float(np.mean(kl)), "eval_kl_median": float(np.median(kl)),
+        }  # fmt: skip
+    # a scrambler resumed from its checkpoint also spent the interrupted run's time
+    entry["seconds"] = time.perf_counter() - t0 + exp.settings.get("seconds_before_resume", 0.0)
+    atomic_write_json(cache / f"{method}.json", entry)
+    # the cached result supersedes the checkpoints (``m.f0.1.ckpt``: a part of the fractions
+    # budget; ``m.r1.ckpt``: a restart)
+    for ckpt in [
+        cache / f"{method}.ckpt",
+        *cache.glob(f"{method}.f*.ckpt"),
+        *cache.glob(f"{method}.r*.ckpt"),
+    ]:
+        ckpt.unlink(missing_ok=True)
+    log(f"{p.name}: {method} done in {entry['seconds']:.0f} s")
+    return entry
+
+
+def add_curves(
+    inputs: tuple[Predictor, torch.Tensor, torch.Tensor, dict[str, torch.Tensor]] | None,
+    entries: Mapping[str, dict[str, Any]],
+    protocol: Protocol,
+    cache: Path,
+    log: Callable[[str], None],
+    precision: str | None = None,
+) -> None:
+    """Compute the faithfulness curves of the ``entries`` (method -> cached result) that lack them, and
+    write each back to ``cache/METHOD.json`` (``inputs`` may be ``None`` when none lacks them)."""
+    # Each method's curves use their own seeded draws, so curves from an earlier run (or another
+    # worker) are the ones this run would draw.
+    todo = {
+        m: np.asarray(e["importance"], dtype=np.float64)
+        for m, e in entries.items()
+        if "faithfulness" not in e
+    }
+    if not todo:
+        return
+    if inputs is None:
+        raise ValueError(f"curves of {', '.join(todo)} are not cached: their inputs are needed")
+    pred, x, bg, reference = inputs
+    name = cache.name
+    n_curves = 2 * len(protocol.fractions)
+    log(
+        f"{name}: faithfulness curves of {', '.join(todo)} ({n_curves} x {protocol.faithfulness_samples} samples)"
+    )
+    t0 = time.perf_counter()
+    new_rows = faithfulness_rows(
+        pred, x, todo, bg, reference, protocol.fractions, protocol.faithfulness_samples, protocol.seed
+    )
+    # every method's curves take the same number of network calls: each gets an equal share of the time
+    share = (time.perf_counter() - t0) / len(todo)
+    for m in todo:
+        entries[m]["faithfulness"] = [r for r in new_rows if r["method"] == m]
+        entries[m]["faithfulness_seconds"] = share
+        entries[m]["faithfulness_device"] = device_name(x.device)
+        entries[m]["faithfulness_precision"] = precision
+        atomic_write_json(cache / f"{m}.json", entries[m])
+    log(f"{name}: faithfulness curves done in {time.perf_counter() - t0:.0f} s")
+
+
+def method_cache(pdir: Path) -> Path:
+    """Where the methods' results for the protein of result folder ``pdir`` are cached."""
+    return pdir.parent.parent / CACHE / pdir.name
+
+
 def _run_protein(
     p: BenchmarkProtein,
     predictor: Predictor,
@@ -210,84 +321,22 @@ def _run_protein(
     log: Callable[[str], None],
 ) -> None:
     t_start = time.perf_counter()
-    pred, x, bg, reference = protein_inputs(p, predictor)
-    dev = x.device
-    steps = protocol.steps_for(p.published_steps)
-    cache = pdir.parent.parent / CACHE / pdir.name
-    importances: dict[str, np.ndarray] = {}
-    timing, evals = [], []
-    entries: dict[str, dict[str, Any]] = {}
-    for m in methods:
-        entry = _cached_method(cache / f"{m}.json", settings, m)
-        if entry is not None:
-            log(f"{p.name}: {m} reused from an earlier run")
-        else:
-            t0 = time.perf_counter()
-            exp = METHODS[m](
-                MethodInput(
-                    pred, x, bg, reference, protocol, p.target_bits, steps, p.clip_value,
-                    log=lambda msg: log(f"{p.name}: {msg}"), checkpoint=cache / f"{m}.ckpt",
-                )
-            )  # fmt: skip
-            entry = {
-                "settings": settings, "importance": importance_of(exp).tolist(), "eval": None,
-                "device": device_name(dev), "precision": getattr(predictor, "precision", None),
-            }  # fmt: skip
-            if "components" in exp.settings:  # the fractions budget's scramblers, one per fraction
-                entry["components"] = exp.settings["components"]
-            if "restarts" in exp.settings:  # every restart's seed and objective, the kept one marked
-                entry["restarts"] = exp.settings["restarts"]
-            if m.startswith("scrambler") and exp.pssm is not None:
-                kl = scrambler_eval_kl(
-                    pred, reference, torch.as_tensor(exp.pssm, device=dev),
-                    torch.as_tensor(exp.importance, device=dev), m.removeprefix("scrambler_"), protocol,
-                )  # fmt: skip
-                entry["eval"] = {
-                    "protein": p.name, "method": m, "background": p.background,
-                    "pseudocount": p.pseudocount, "target_bits": exp.settings["target_bits"], "steps": steps,
-                    "bits": float(exp.bits[0]),
-                    "eval_kl_mean": float(np.mean(kl)), "eval_kl_median": float(np.median(kl)),
-                }  # fmt: skip
-            # a scrambler resumed from its checkpoint also spent the interrupted run's time
-            entry["seconds"] = time.perf_counter() - t0 + exp.settings.get("seconds_before_resume", 0.0)
-            atomic_write_json(cache / f"{m}.json", entry)
-            # the cached result supersedes the checkpoints (``m.f0.1.ckpt``: a part of the fractions
-            # budget; ``m.r1.ckpt``: a restart)
-            for ckpt in [cache / f"{m}.ckpt", *cache.glob(f"{m}.f*.ckpt"), *cache.glob(f"{m}.r*.ckpt")]:
-                ckpt.unlink(missing_ok=True)
-            log(f"{p.name}: {m} done in {entry['seconds']:.0f} s")
-        entries[m] = entry
-        importances[m] = np.asarray(entry["importance"], dtype=np.float64)
-        if entry["eval"] is not None:
-            # a cached entry matched these settings (the protocol included), so it used this count
-            evals.append({**entry["eval"], "eval_samples": protocol.eval_samples})
-        timing.append(
-            {
-                "protein": p.name,
-                "method": m,
-                "seconds": entry["seconds"],
-                "device": entry.get("device"),
-                "precision": entry.get("precision"),
-            }
-        )
-    t0 = time.perf_counter()
-    # Each method's curves use their own seeded draws, so curves from an earlier run are reused as they are.
-    todo = {m: imp for m, imp in importances.items() if "faithfulness" not in entries[m]}
-    new_rows = (
-        faithfulness_rows(
-            pred, x, todo, bg, reference, protocol.fractions, protocol.faithfulness_samples, protocol.seed
-        )
-        if todo
-        else []
-    )
-    # every method's curves take the same number of network calls: each gets an equal share of the time
-    share = (time.perf_counter() - t0) / max(len(todo), 1)
-    for m in todo:
-        entries[m]["faithfulness"] = [r for r in new_rows if r["method"] == m]
-        entries[m]["faithfulness_seconds"] = share
-        entries[m]["faithfulness_device"] = device_name(dev)
-        entries[m]["faithfulness_precision"] = getattr(predictor, "precision", None)
-        atomic_write_json(cache / f"{m}.json", entries[m])
+    dev = torch.device(getattr(predictor, "device", "cpu"))
+    precision = getattr(predictor, "precision", None)
+    cache = method_cache(pdir)
+    # the reference prediction only when something is left to compute (not after workers ran it all)
+    cached = [_cached_method(cache / f"{m}.json", settings, m) for m in methods]
+    inputs = None if all(e and "faithfulness" in e for e in cached) else protein_inputs(p, predictor)
+    entries = {m: method_entry(p, inputs, m, protocol, settings, cache, log, precision) for m in methods}
+    importances = {m: np.asarray(e["importance"], dtype=np.float64) for m, e in entries.items()}
+    # a cached entry matched these settings (the protocol included), so it used this count
+    evals = [{**e["eval"], "eval_samples": protocol.eval_samples} for e in entries.values() if e["eval"]]
+    timing = [
+        {"protein": p.name, "method": m, "seconds": e["seconds"], "device": e.get("device"),
+         "precision": e.get("precision")}
+        for m, e in entries.items()
+    ]  # fmt: skip
+    add_curves(inputs, entries, protocol, cache, log, precision)
     faith = [dict(r) for m in methods for r in entries[m]["faithfulness"]]
     # curves cached before their time was recorded count as unknown, not as free
     shares = [entries[m]["faithfulness_seconds"] for m in methods if "faithfulness_seconds" in entries[m]]
@@ -342,6 +391,21 @@ def _run_protein(
         atomic_write_text(tmp / DONE, json.dumps(done, indent=2, default=str) + "\n")
 
 
+def default_predictor(
+    models: str, device: str, precision: str, compile: str, instance_norm: str
+) -> Predictor:
+    """The benchmark's trRosetta (a module-level function, so that worker processes can be sent it)."""
+    from ..predictors.trrosetta import TrRosetta
+
+    return TrRosetta(
+        models, device=torch.device(device), precision=precision, compile=compile, instance_norm=instance_norm
+    )
+
+
+def _quiet(msg: str) -> None:
+    pass
+
+
 def run_benchmark(
     proteins: Sequence[BenchmarkProtein],
     methods: Sequence[str],
@@ -354,7 +418,8 @@ def run_benchmark(
     resume: bool = True,
     figures: bool = True,
     published: str | os.PathLike | None = None,
-    log: Callable[[str], None] = lambda _: None,
+    workers: int = 1,
+    log: Callable[[str], None] | None = None,
 ) -> Path:
     """Benchmark ``methods`` on ``proteins``; write per-protein results and the summary under ``out_dir``.
 
@@ -372,6 +437,12 @@ def run_benchmark(
         Skip proteins whose ``proteins/NAME/done.json`` records the same settings and methods.
     published
         ``published_results.tsv`` to set our evaluation KL next to (optional).
+    workers
+        Methods run at once, each (protein, method) in a spawned process with this process's torch
+        threads shared out among them (:mod:`~protscramble.benchmark.lanes`); the same numbers as one
+        worker, up to ``workers`` times sooner on a CPU. A given ``predictor`` must then be picklable.
+    log
+        Progress lines (workers print theirs to stderr when ``log`` is given).
 
     Returns
     -------
@@ -393,7 +464,10 @@ def run_benchmark(
     names = [safe_name(p.name) for p in proteins]
     if len(set(names)) != len(names):
         raise InvalidParameterError("protein names must be distinct")
+    if workers < 1:
+        raise InvalidParameterError(f"workers must be at least 1, not {workers}")
     protocol.validate()
+    verbose, log = log is not None, log or _quiet
     given_norm = getattr(predictor, "instance_norm", "trrosetta")  # a non-trRosetta predictor: the default
     if predictor is not None and given_norm != protocol.instance_norm:
         raise InvalidParameterError(
@@ -403,22 +477,32 @@ def run_benchmark(
         raise InvalidParameterError("optimiser dropout needs a predictor with dropout (set_dropout)")
     out = Path(out_dir)
     (out / "proteins").mkdir(parents=True, exist_ok=True)
+    todo = []
     for p, name in zip(proteins, names, strict=True):
-        pdir = out / "proteins" / name
         settings = protein_settings(p, protocol, models)
-        if resume and _finished(pdir, settings, methods):
+        if resume and _finished(out / "proteins" / name, settings, methods):
             log(f"{p.name}: already done, skipped")
-            continue
-        if predictor is None:
-            from ..predictors.trrosetta import TrRosetta
+        else:
+            todo.append((p, out / "proteins" / name, settings))
 
-            predictor = TrRosetta(
-                models,
-                device=torch.device(device),
-                precision=protocol.precision,
-                compile=protocol.compile,
-                instance_norm=protocol.instance_norm,
-            )
+    build = partial(
+        default_predictor, models, str(device), protocol.precision, protocol.compile, protocol.instance_norm
+    )
+    if workers > 1 and todo:
+        from .lanes import MethodTask, predictor_builder, run_tasks
+
+        builder = predictor_builder(predictor, build)
+        tasks = [
+            MethodTask(p, m, settings, method_cache(pdir))
+            for p, pdir, settings in todo
+            for m in methods
+            if "faithfulness" not in (_cached_method(method_cache(pdir) / f"{m}.json", settings, m) or {})
+        ]
+        threads = max(1, torch.get_num_threads() // workers)
+        run_tasks(tasks, protocol, builder, workers, threads, log, verbose=verbose)
+    for p, pdir, settings in todo:  # with workers, every method is cached: this collects them
+        if predictor is None:
+            predictor = build()
         _run_protein(p, predictor, methods, protocol, settings, pdir, log)
     write_summary(
         out,
