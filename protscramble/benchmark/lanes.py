@@ -1,8 +1,9 @@
 """The benchmark's methods side by side in worker processes (``--workers N``).
 
-On a CPU, one trRosetta pass at benchmark sizes keeps a second thread poorly busy (many small
-convolutions), so N single-thread processes, each running one (protein, method), finish a run up
-to N times sooner than one process with N threads. Each task computes what the serial run would
+Each (protein, method) left to compute runs in one of N processes with 1/N of the torch threads,
+so that methods that keep extra threads poorly busy (small convolutions on a CPU) run side by side
+rather than one after another (measured in ``benchmarks/bench_workers.py``; a worker compiles its
+network once, so short runs gain little). Each task computes what the serial run would
 (the method's importance, evaluation KL and faithfulness curves, with the same seeded draws) and
 writes it to the method cache; the serial pass then only collects the results per protein.
 

@@ -440,7 +440,7 @@ def run_benchmark(
     workers
         Methods run at once, each (protein, method) in a spawned process with this process's torch
         threads shared out among them (:mod:`~protscramble.benchmark.lanes`); the same numbers as one
-        worker, up to ``workers`` times sooner on a CPU. A given ``predictor`` must then be picklable.
+        worker. A given ``predictor`` must then be picklable.
     log
         Progress lines (workers print theirs to stderr when ``log`` is given).
 

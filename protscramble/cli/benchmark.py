@@ -135,8 +135,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         default=1,
         metavar="N",
         help="run N methods at once, each in its own process with 1/N of the torch threads (default 1; "
-        "the same results, up to N times sooner on a multi-core CPU, where one job keeps extra threads "
-        "poorly busy)",
+        "the same results; each worker compiles its own network)",
     )
     t.add_argument("--no-resume", action="store_true", help="recompute finished proteins")
     t.add_argument("--no-figures", action="store_true", help="skip the figures")
