@@ -123,7 +123,7 @@ def _interrupted(signum: int, frame: object) -> None:
     raise KeyboardInterrupt  # where the task is: a scrambler saves its checkpoint
 
 
-def _run_task(task: MethodTask, protocol: Protocol) -> float:
+def _run_task(task: MethodTask, protocol: Protocol) -> None:
     # handlers first, then the check: a stop signalled in between still interrupts the task
     previous = signal.signal(signal.SIGINT, _interrupted), signal.signal(signal.SIGTERM, _interrupted)
     try:
@@ -138,7 +138,6 @@ def _run_task(task: MethodTask, protocol: Protocol) -> float:
             task.protein, inputs, task.method, protocol, task.settings, task.cache, _log, precision
         )
         add_curves(inputs, {task.method: entry}, protocol, task.cache, _log, precision)
-        return float(entry["seconds"])
     finally:
         signal.signal(signal.SIGINT, previous[0])
         signal.signal(signal.SIGTERM, previous[1])
@@ -177,9 +176,8 @@ def run_tasks(
         initializer=_init_worker,
         initargs=(build, threads, os.getpid(), stop, time.time(), verbose),
     )
-    futures: dict[Future, MethodTask] = {}
     try:
-        futures = {pool.submit(_run_task, t, protocol): t for t in by_cost(tasks)}
+        futures: dict[Future, MethodTask] = {pool.submit(_run_task, t, protocol): t for t in by_cost(tasks)}
         done, _ = wait(futures, return_when=FIRST_EXCEPTION)
         for future in done:
             err = future.exception()

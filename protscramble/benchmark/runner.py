@@ -306,6 +306,11 @@ def add_curves(
     log(f"{name}: faithfulness curves done in {time.perf_counter() - t0:.0f} s")
 
 
+def fully_cached(cache: Path, settings: Mapping[str, Any], method: str) -> bool:
+    """Whether ``method``'s importance and curves for these settings are both in ``cache``."""
+    return "faithfulness" in (_cached_method(cache / f"{method}.json", settings, method) or {})
+
+
 def method_cache(pdir: Path) -> Path:
     """Where the methods' results for the protein of result folder ``pdir`` are cached."""
     return pdir.parent.parent / CACHE / pdir.name
@@ -325,8 +330,8 @@ def _run_protein(
     precision = getattr(predictor, "precision", None)
     cache = method_cache(pdir)
     # the reference prediction only when something is left to compute (not after workers ran it all)
-    cached = [_cached_method(cache / f"{m}.json", settings, m) for m in methods]
-    inputs = None if all(e and "faithfulness" in e for e in cached) else protein_inputs(p, predictor)
+    all_cached = all(fully_cached(cache, settings, m) for m in methods)
+    inputs = None if all_cached else protein_inputs(p, predictor)
     entries = {m: method_entry(p, inputs, m, protocol, settings, cache, log, precision) for m in methods}
     importances = {m: np.asarray(e["importance"], dtype=np.float64) for m, e in entries.items()}
     # a cached entry matched these settings (the protocol included), so it used this count
@@ -496,7 +501,7 @@ def run_benchmark(
             MethodTask(p, m, settings, method_cache(pdir))
             for p, pdir, settings in todo
             for m in methods
-            if "faithfulness" not in (_cached_method(method_cache(pdir) / f"{m}.json", settings, m) or {})
+            if not fully_cached(method_cache(pdir), settings, m)
         ]
         threads = max(1, torch.get_num_threads() // workers)
         run_tasks(tasks, protocol, builder, workers, threads, log, verbose=verbose)
