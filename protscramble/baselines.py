@@ -105,6 +105,36 @@ class _Baseline:
 
         return forward
 
+    @staticmethod
+    def _in_slices(
+        attribute: Callable[..., torch.Tensor],
+        x: torch.Tensor,
+        ref: dict[str, torch.Tensor],
+        per_call: int,
+        baselines: torch.Tensor | None = None,
+        progress: str | None = None,
+        **kwargs,
+    ) -> torch.Tensor:
+        """Captum's ``attribute`` over slices of ``per_call`` examples, concatenated.
+
+        The reference maps (and baselines) are sliced alongside, in the order of
+        ``list(ref)`` that :meth:`_forward` unpacks; ``progress`` names a bar.
+        """
+        starts = range(0, x.shape[0], per_call)
+        parts = []
+        for s in tqdm(starts, desc=progress, disable=progress is None, leave=False):
+            sl = slice(s, s + per_call)
+            if baselines is not None:
+                kwargs["baselines"] = baselines[sl]
+            parts.append(
+                attribute(
+                    x[sl].clone().requires_grad_(True),
+                    additional_forward_args=tuple(v[sl] for v in ref.values()),
+                    **kwargs,
+                ).detach()
+            )
+        return torch.cat(parts)
+
     def _explanation(
         self, importance: torch.Tensor, x: torch.Tensor, mask: torch.Tensor, t0: float, **settings
     ) -> Explanation:
@@ -134,18 +164,9 @@ class GradientSaliency(_Baseline):
     ) -> Explanation:
         t0 = time.perf_counter()
         x, mask, ref = self._prepare(inputs, position_mask, reference)
-        keys = list(ref)
-        sal = _captum().Saliency(self._forward(keys))
+        sal = _captum().Saliency(self._forward(list(ref)))
         with arithmetic(self.predictor):
-            parts = [
-                sal.attribute(
-                    x[s : s + max_batch].clone().requires_grad_(True),
-                    additional_forward_args=tuple(ref[k][s : s + max_batch] for k in keys),
-                    abs=True,
-                )
-                for s in range(0, x.shape[0], max_batch)
-            ]
-        grads = torch.cat(parts)
+            grads = self._in_slices(sal.attribute, x, ref, max_batch, abs=True)
         return self._explanation(grads.amax(-1), x, mask, t0)
 
 
@@ -178,17 +199,9 @@ class GradientXInput(_SignedBaseline):
     ) -> Explanation:
         t0 = time.perf_counter()
         x, mask, ref = self._prepare(inputs, position_mask, reference)
-        keys = list(ref)
-        ixg = _captum().InputXGradient(self._forward(keys))
+        ixg = _captum().InputXGradient(self._forward(list(ref)))
         with arithmetic(self.predictor):
-            parts = [
-                ixg.attribute(
-                    x[s : s + max_batch].clone().requires_grad_(True),
-                    additional_forward_args=tuple(ref[k][s : s + max_batch] for k in keys),
-                )
-                for s in range(0, x.shape[0], max_batch)
-            ]
-        per_pos = torch.cat(parts).sum(-1)
+            per_pos = self._in_slices(ixg.attribute, x, ref, max_batch).sum(-1)
         return self._explanation(per_pos if self.signed else per_pos.abs(), x, mask, t0, signed=self.signed)
 
 
@@ -230,25 +243,19 @@ class IntegratedGradients(_Baseline):
         t0 = time.perf_counter()
         x, mask, ref = self._prepare(inputs, position_mask, reference)
         base = _baseline_pssm(x, mask, background)
-        keys = list(ref)
-        ig = _captum().IntegratedGradients(self._forward(keys))
+        ig = _captum().IntegratedGradients(self._forward(list(ref)))
         per_call = max(1, max_batch // self.n_steps)  # examples per Captum call
-        parts = []
         with arithmetic(self.predictor):
-            for s in tqdm(
-                range(0, x.shape[0], per_call), desc="integrated gradients", disable=not progress, leave=False
-            ):
-                sl = slice(s, s + per_call)
-                parts.append(
-                    ig.attribute(
-                        x[sl],
-                        baselines=base[sl],
-                        additional_forward_args=tuple(ref[k][sl] for k in keys),
-                        n_steps=self.n_steps,
-                        internal_batch_size=max_batch,
-                    )
-                )
-        per_pos = torch.cat(parts).sum(-1)
+            per_pos = self._in_slices(
+                ig.attribute,
+                x,
+                ref,
+                per_call,
+                baselines=base,
+                progress="integrated gradients" if progress else None,
+                n_steps=self.n_steps,
+                internal_batch_size=max_batch,
+            ).sum(-1)
         return self._explanation(
             per_pos if self.signed else per_pos.abs(), x, mask, t0, n_steps=self.n_steps, signed=self.signed
         )
@@ -303,23 +310,12 @@ class DeepLift(_SignedBaseline):
         self, x: torch.Tensor, baselines: torch.Tensor, ref: dict[str, torch.Tensor], max_batch: int
     ) -> torch.Tensor:
         """(x - baseline) x DeepLIFT multipliers, shaped like ``x``; ``max_batch`` counts inputs and baselines."""
-        keys = list(ref)
         per_call = max(1, max_batch // 2)  # Captum runs inputs and baselines as one batch
-        parts = []
         with layerwise(self.predictor) as modules, arithmetic(self.predictor), warnings.catch_warnings():
             # Captum announces its (temporary) hooks on every call.
             warnings.filterwarnings("ignore", message="Setting forward, backward hooks")
-            dl = _captum().DeepLift(_ObjectiveModule(self._forward(keys), modules))
-            for s in range(0, x.shape[0], per_call):
-                sl = slice(s, s + per_call)
-                parts.append(
-                    dl.attribute(
-                        x[sl].clone().requires_grad_(True),
-                        baselines=baselines[sl],
-                        additional_forward_args=tuple(ref[k][sl] for k in keys),
-                    ).detach()
-                )
-        return torch.cat(parts)
+            dl = _captum().DeepLift(_ObjectiveModule(self._forward(list(ref)), modules))
+            return self._in_slices(dl.attribute, x, ref, per_call, baselines=baselines)
 
     def attribute(
         self,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import functools
 
 import numpy as np
 import pytest
@@ -186,6 +187,15 @@ class EagerOnlyToy(LayerwiseToy):
     layerwise = None  # type: ignore[assignment]
 
 
+class KeyedLayerwiseToy(LayerwiseToy):
+    """LayerwiseToy whose class follows the letter at KEY (class 1 iff letter 0), as Toy's does."""
+
+    def __call__(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
+        logit = 6.0 * x[:, KEY, 0] - 3.0 + 0.1 * (x.reshape(x.shape[0], -1) @ self.w1 @ self.w2).squeeze(-1)
+        p = self.sigmoid(self.elu(logit)).unsqueeze(-1)
+        return {"y": torch.cat([1 - p, p], -1).unsqueeze(1)}
+
+
 def probability_of_class_1(prediction, reference):  # noqa: ANN001, ANN201
     return prediction["y"][:, 0, 1]  # linear in the outputs, so DeepLift's completeness is exact
 
@@ -241,3 +251,36 @@ def test_deeplift_shap_is_captums_deeplift_shap_over_the_same_baselines() -> Non
     np.testing.assert_array_equal(again.importance, exp.importance)
     with pytest.raises(InvalidParameterError):
         DeepLiftShap(toy, n_baselines=0)
+
+
+@pytest.mark.filterwarnings("ignore:Setting forward, backward hooks")
+@pytest.mark.parametrize(
+    ("make", "one_per_call", "all_in_one"),
+    [
+        (lambda p: GradientSaliency(p), 1, 256),
+        (lambda p: GradientXInput(p, signed=True), 1, 256),
+        (
+            lambda p: IntegratedGradients(p, n_steps=16, signed=True),
+            16,
+            256,
+        ),  # examples per call: max_batch // 16
+        (lambda p: DeepLift(p, signed=True), 2, 64),  # inputs and baselines share a call
+    ],
+    ids=["saliency", "gradient_x_input", "integrated_gradients", "deeplift"],
+)
+def test_gradient_methods_do_not_depend_on_how_the_batch_is_sliced(make, one_per_call, all_in_one) -> None:  # noqa: ANN001
+    # Half the examples predict the other class, so a reference map sliced out of step with its
+    # inputs changes the objective for them.
+    x, mask = toy_inputs(4)
+    x[1::2, KEY] = torch.nn.functional.one_hot(torch.tensor(1), ALPHA).float()
+    toy = KeyedLayerwiseToy()
+    assert toy(x)["y"][:, 0].argmax(-1).tolist() == [1, 0, 1, 0]
+    method = make(toy)
+    if isinstance(method, IntegratedGradients | DeepLift):
+        method = functools.partial(method.attribute, background=torch.full((LENGTH, ALPHA), 1.0 / ALPHA))
+    else:
+        method = method.attribute
+    sliced = method(x, position_mask=mask, max_batch=one_per_call).importance
+    whole = method(x, position_mask=mask, max_batch=all_in_one).importance
+    np.testing.assert_allclose(sliced, whole, rtol=1e-5, atol=1e-7)
+    assert not np.allclose(whole[0], whole[1])  # the two classes' examples do differ
