@@ -79,6 +79,26 @@ def sampled_divergence(
     return out
 
 
+def standard_error(values: np.ndarray) -> float | None:
+    """Standard error of the mean of ``values`` (sample standard deviation over sqrt(n)).
+
+    An evaluation KL is a mean over sampled sequences; this says how far another draw of as many
+    samples would move it, which decides whether a difference from a published mean is more than
+    sampling noise. ``None`` for fewer than two values.
+
+    Examples
+    --------
+    >>> round(standard_error(np.array([1.0, 2.0, 3.0, 4.0])), 4)
+    0.6455
+    >>> standard_error(np.array([2.5])) is None
+    True
+    """
+    v = np.asarray(values, dtype=np.float64).ravel()
+    if v.size < 2:
+        return None
+    return float(np.std(v, ddof=1) / np.sqrt(v.size))
+
+
 def keep_top_pssm(
     x: torch.Tensor,
     importance: torch.Tensor,

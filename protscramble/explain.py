@@ -26,7 +26,7 @@ from . import __version__
 from .alphabet import AMINO_ACIDS, one_hot, validate_sequence
 from .backgrounds import make_background, user_background
 from .errors import InvalidParameterError
-from .evaluation import sampled_divergence
+from .evaluation import sampled_divergence, standard_error
 from .explanation import Explanation
 from .io import MSA, atomic_output_dir, atomic_write_json, atomic_write_text
 from .objectives import prediction_kl
@@ -103,6 +103,7 @@ class ProteinExplanation:
             "conservation_bits": None if bits is None else float(bits[0]),
             "eval_kl_mean": float(np.mean(self.eval_kl)),
             "eval_kl_median": float(np.median(self.eval_kl)),
+            "eval_kl_sem": standard_error(self.eval_kl),
             "eval_samples": int(self.eval_kl.size),
             "final_divergence": float(self.explanation.trace["divergence"][-1, 0]),
             "settings": self.settings,

@@ -209,6 +209,9 @@ def test_batch_completes_good_designs_and_reports_broken_ones(reference):
         compare["statistics"]["spearman"]["abs_total"]["rho"], abs=1e-5
     )
     assert body["a1"]["top_residues"].count(",") == 4 and body["dup"]["state"] == "failed"
+    # the evaluation KL's standard error travels from the design's summary into the campaign table
+    assert float(body["s1"]["eval_kl_sem"]) == pytest.approx(explain["eval_kl_sem"], rel=1e-5)
+    assert explain["eval_kl_sem"] > 0
     page = (out / "campaign.html").read_text()
     assert 'href="designs/s1/"' in page and "designs/s1/explain/importance.png" in page
     assert "odd &lt;id&gt; &amp; &quot;x&quot;" in page and "sequence" not in header

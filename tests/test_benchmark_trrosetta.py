@@ -152,6 +152,58 @@ def test_result_folders_without_the_sample_count_take_it_from_their_settings(tmp
     assert row["eval_samples"] == TINY.eval_samples and row["eval_kl_mean"] == rows[0]["eval_kl_mean"]
 
 
+def test_cached_scramblers_draw_their_evaluation_samples_again(tmp_path):
+    from scipy.stats import sem
+
+    from protscramble.benchmark.runner import cached_eval_kl, method_cache
+
+    methods = ["scrambler_inclusion", "scrambler_occlusion"]
+    out = run_benchmark(PROTEINS[:1], methods, TINY, tmp_path / "b", predictor=ToyPairPredictor())
+    rows = {r["method"]: r for r in read_tsv(out / "eval_kl.tsv")}
+    cache = method_cache(out / "proteins" / PROTEINS[0].name)
+    for m in methods:
+        entry = json.loads((cache / f"{m}.json").read_text())
+        kl = cached_eval_kl(PROTEINS[0], ToyPairPredictor(), entry, m, TINY)
+        # the importance alone rebuilds the PSSM, and the protocol's seed the very samples
+        assert kl.shape == (TINY.eval_samples,) and np.ptp(kl) > 0
+        assert np.mean(kl) == pytest.approx(entry["eval"]["eval_kl_mean"], rel=1e-6)
+        assert np.median(kl) == pytest.approx(entry["eval"]["eval_kl_median"], rel=1e-6)
+        assert rows[m]["eval_kl_sem"] == pytest.approx(sem(kl), rel=1e-5)
+
+
+def test_eval_kl_spread_script_redraws_a_kept_run(tmp_path):
+    import importlib.util
+
+    script = Path(__file__).resolve().parents[1] / "benchmarks" / "eval_kl_spread.py"
+    spec = importlib.util.spec_from_file_location("_eval_kl_spread", script)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    toy = PROTEINS[1]
+    out = run_benchmark([toy], ["scrambler_inclusion"], TINY, tmp_path / "b", predictor=ToyPairPredictor())
+    published = tmp_path / "published.tsv"
+    write_tsv(
+        published,
+        [{"protein": toy.name, "target_bits": toy.target_bits, "eval_kl_mean": 0.5, "eval_kl_median": 0.4}],
+        ["protein", "target_bits", "eval_kl_mean", "eval_kl_median"],
+    )
+    kw = {"published": published, "predictor": lambda settings, precision: ToyPairPredictor(), "log": _quiet}
+    (row,) = mod.spread_rows([out], proteins={toy.name: toy}, n_boot=500, **kw)
+    (recorded,) = read_tsv(out / "eval_kl.tsv")
+    assert (row["n"], row["recorded_match"]) == (TINY.eval_samples, "yes")
+    assert row["sem"] == pytest.approx(recorded["eval_kl_sem"], rel=1e-5)
+    assert row["mean_ci_low"] < row["mean"] < row["mean_ci_high"]
+    assert row["median_ci_low"] <= row["median"] <= row["median_ci_high"]
+    assert row["mean_minus_published_in_sem"] == pytest.approx((row["mean"] - 0.5) / row["sem"])
+    # results of another sequence under the same name are refused, not redrawn on the wrong protein
+    other = dataclasses.replace(toy, sequence=toy.sequence[::-1])
+    with pytest.raises(SystemExit, match="not the protein"):
+        mod.spread_rows([out], proteins={toy.name: other}, **kw)
+
+
+def _quiet(msg: str) -> None:
+    pass
+
+
 def test_every_method_runs_on_the_toy_predictor(tmp_path):
     from protscramble.benchmark.methods import MethodInput, importance_of
 
@@ -380,6 +432,16 @@ def test_published_comparison_matches_settings():
     assert (tr["our_eval_samples"], tr["at_or_below"]) == (32.0, "n/a (32 samples; published 512)")
     (half,) = [r for r in rows if r["protein"] == "T1001@0.5"]
     assert half["at_or_below"] == "yes"
+    assert half["our_minus_published_in_sem"] is None  # no standard error recorded (older results)
+    # with one, how many of them the mean lies from the published one (the table's value read here)
+    published = {
+        (r["protein"], r["target_bits"]): r["eval_kl_mean"] for r in read_tsv(path) if r["protein"] == "T1001"
+    }
+    ours[2] |= {"eval_kl_sem": 0.012}
+    (half,) = [r for r in published_comparison(path, ours) if r["protein"] == "T1001@0.5"]
+    assert half["our_eval_kl_sem"] == 0.012
+    assert half["our_minus_published_in_sem"] == pytest.approx((1.9 - published["T1001", 0.5]) / 0.012)
+    assert half["our_minus_published_in_sem"] < 0
     # T1001 was published with pseudocount 20: a pseudocount-1 result is not its match
     assert all(
         r["our_eval_kl_mean"] is None for r in rows if r["protein"] == "T1001" and r["target_bits"] == 1.0

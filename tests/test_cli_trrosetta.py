@@ -64,6 +64,9 @@ def test_explain_end_to_end(tmp_path, capsys):
     assert summary["settings"]["background"] == "uniform"
     assert summary["settings"]["versions"]["protscramble"]
     assert summary["eval_samples"] == 4 and summary["eval_kl_mean"] > 0
+    # the progress line gives the mean with its standard error over the four samples
+    assert summary["eval_kl_sem"] > 0
+    assert f"eval KL {summary['eval_kl_mean']:.3f} ± {summary['eval_kl_sem']:.3f} (median" in err
     assert (out / "importance.png").read_bytes()[:4] == b"\x89PNG"
 
 

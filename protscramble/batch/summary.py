@@ -19,6 +19,15 @@ from .manifest import Manifest
 from .status import DONE, StatusRecord
 
 TOP_RESIDUES = 5
+#: Columns copied from a design's explain/summary.json (eval_kl_sem is absent from older runs' files).
+EXPLAIN_KEYS = (
+    "length",
+    "conservation_bits",
+    "eval_kl_mean",
+    "eval_kl_median",
+    "eval_kl_sem",
+    "final_divergence",
+)
 #: (column, kind) in output order; kind ``num`` sorts numerically in the HTML page.
 COLUMNS: list[tuple[str, str]] = [
     ("id", "text"),
@@ -29,6 +38,7 @@ COLUMNS: list[tuple[str, str]] = [
     ("conservation_bits", "num"),
     ("eval_kl_mean", "num"),
     ("eval_kl_median", "num"),
+    ("eval_kl_sem", "num"),
     ("final_divergence", "num"),
     ("top_residues", "text"),
     ("structure", "text"),
@@ -93,7 +103,7 @@ def design_row(out: Path, design_id: str, record: StatusRecord | None) -> dict[s
     row["folder"] = record.folder
     explain = read_json(folder / "explain" / "summary.json")
     design = read_json(folder / "design.json")
-    for key in ("length", "conservation_bits", "eval_kl_mean", "eval_kl_median", "final_divergence"):
+    for key in EXPLAIN_KEYS:
         row[key] = explain.get(key)
     row["top_residues"] = top_residues(folder / "explain" / "importance.tsv")
     row["structure"] = Path(design["structure"]).name if design.get("structure") else None

@@ -19,9 +19,10 @@ import torch
 from ..alphabet import one_hot
 from ..backgrounds import make_background
 from ..errors import InvalidParameterError
-from ..evaluation import sampled_divergence
+from ..evaluation import sampled_divergence, standard_error
 from ..explain import device_name, safe_name, versions
 from ..io import atomic_output_dir, atomic_write_json, atomic_write_text
+from ..masking import scramble_pssm
 from ..objectives import prediction_kl
 from ..predictors.base import Predictor
 from .methods import METHODS, MethodInput, importance_of
@@ -75,6 +76,7 @@ EVAL_COLUMNS = (
     "eval_samples",
     "eval_kl_mean",
     "eval_kl_median",
+    "eval_kl_sem",
 )
 STRUCTURE_COLUMNS = ("protein", "method", "metric", "value", "p_value")
 TIMING_COLUMNS = ("protein", "method", "seconds", "device", "precision")
@@ -196,6 +198,23 @@ def scrambler_eval_kl(
     )[0]  # fmt: skip
 
 
+def cached_eval_kl(
+    p: BenchmarkProtein, predictor: Predictor, entry: Mapping[str, Any], method: str, protocol: Protocol
+) -> np.ndarray:
+    """The per-sample evaluation KL behind a cached scrambler result's mean, drawn again.
+
+    The cache keeps a scrambler's importance, not its PSSM or the samples; both follow from the
+    importance (:func:`~protscramble.masking.scramble_pssm`) and the protocol's seed, so on the
+    predictor and precision of the run this returns the very samples whose mean and median were
+    recorded (the spread of older results, e.g. their standard error, without rerunning the scrambler).
+    """
+    pred, x, bg, reference = protein_inputs(p, predictor)
+    scores = torch.as_tensor(np.asarray(entry["importance"])[None], dtype=torch.float32, device=x.device)
+    mode = method.removeprefix("scrambler_")
+    pssm = scramble_pssm(x, scores, bg, mode)
+    return scrambler_eval_kl(pred, reference, pssm, scores, mode, protocol)
+
+
 def _distinct(entries: Iterable[Mapping[str, Any]], *keys: str) -> str | None:
     """The distinct values of ``keys`` among cached method entries, joined (``None`` if none is known)."""
     return ", ".join(sorted({str(e[k]) for e in entries for k in keys if e.get(k)})) or None
@@ -248,6 +267,7 @@ def method_entry(
             "pseudocount": p.pseudocount, "target_bits": exp.settings["target_bits"], "steps": steps,
             "bits": float(exp.bits[0]),
             "eval_kl_mean": float(np.mean(kl)), "eval_kl_median": float(np.median(kl)),
+            "eval_kl_sem": standard_error(kl),
         }  # fmt: skip
     # a scrambler resumed from its checkpoint also spent the interrupted run's time
     entry["seconds"] = time.perf_counter() - t0 + exp.settings.get("seconds_before_resume", 0.0)

@@ -26,7 +26,7 @@ from .runner import (
 PUBLISHED_COLUMNS = (
     "protein", "background", "target_bits", "published_steps", "published_eval_kl_mean",
     "published_eval_kl_median", "our_steps", "our_bits", "our_eval_samples", "our_eval_kl_mean",
-    "our_eval_kl_median", "at_or_below",
+    "our_eval_kl_median", "our_eval_kl_sem", "at_or_below", "our_minus_published_in_sem",
 )  # fmt: skip
 # published_results.tsv averages over 512 sampled sequences (its README); a mean over fewer is too noisy
 # to set beside it (hallucinated_0417's quick-protocol PSSM: 2.999 from 32 samples, 3.162 from 512)
@@ -50,6 +50,17 @@ def _at_or_below(ours: dict[str, Any] | None, published_mean: float) -> str:
     if n is not None and n < PUBLISHED_EVAL_SAMPLES:
         return f"n/a ({int(n)} samples; published {PUBLISHED_EVAL_SAMPLES})"
     return "yes" if ours["eval_kl_mean"] <= published_mean else "no"
+
+
+def _in_sem(ours: dict[str, Any] | None, published_mean: float) -> float | None:
+    """How many of our standard errors our mean lies above (negative: below) the published mean.
+
+    Within about two, another draw of our evaluation samples could put the mean on either side. The
+    published mean has a sampling error of its own, not known (its samples are not published) but
+    presumably of the same size, so the difference's error is nearer sqrt(2) of ours."""
+    if ours is None or not ours.get("eval_kl_sem"):
+        return None
+    return (ours["eval_kl_mean"] - published_mean) / ours["eval_kl_sem"]
 
 
 def published_comparison(
@@ -77,7 +88,9 @@ def published_comparison(
             "our_eval_kl_mean": None if e is None else e["eval_kl_mean"],
             "our_eval_kl_median": None if e is None else e["eval_kl_median"],
             "our_eval_samples": None if e is None else e.get("eval_samples"),
+            "our_eval_kl_sem": None if e is None else e.get("eval_kl_sem"),
             "at_or_below": _at_or_below(e, r["eval_kl_mean"]),
+            "our_minus_published_in_sem": _in_sem(e, r["eval_kl_mean"]),
         })  # fmt: skip
     return rows
 

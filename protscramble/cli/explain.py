@@ -110,6 +110,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=run)
 
 
+def _pm(sem: float | None) -> str:
+    """`` ± SEM`` after a mean, empty when there is no spread (one evaluation sample)."""
+    return "" if sem is None else f" ± {sem:.3f}"
+
+
 def _background(args: argparse.Namespace) -> str | np.ndarray:
     if args.background in BACKGROUND_KINDS:
         return args.background
@@ -174,7 +179,7 @@ def run_explain(args: argparse.Namespace, proteins: list) -> int:
         if not args.quiet:
             s = res.summary()
             print(
-                f"{res.name}: eval KL {s['eval_kl_mean']:.3f} (median {s['eval_kl_median']:.3f}) at "
+                f"{res.name}: eval KL {s['eval_kl_mean']:.3f}{_pm(s['eval_kl_sem'])} (median {s['eval_kl_median']:.3f}) at "
                 f"{s['conservation_bits']:.2f} bits -> {target}",
                 file=sys.stderr,
             )

@@ -1,0 +1,194 @@
+"""How far sampling noise alone moves a kept benchmark run's evaluation KL (issue 7's published-row aim).
+
+The evaluation KL set beside ``published_results.tsv`` is a mean over 512 sequences drawn from the
+scrambler's PSSM. Result folders written before ``eval_kl.tsv`` recorded its standard error keep only the
+mean and median; this script draws the same 512 samples again from the cached importance (same
+predictor, precision and seed; :func:`~protscramble.benchmark.runner.cached_eval_kl`), checks that they
+give the recorded mean, and prints the mean's standard error and percentile-bootstrap 95% intervals of
+the mean and the median, next to the published row and the distance to it in standard errors.
+
+    python benchmarks/eval_kl_spread.py FOLDER [FOLDER ...] [--method scrambler_inclusion]
+        [--protein NAME] [--bootstrap 10000] [--seed 0] [--device cpu] [--out TSV]
+
+Each FOLDER is a benchmark output folder (``proteins/NAME/done.json`` with its ``method_cache``). The
+redrawn mean matches the recorded one only on the arithmetic that recorded it (bf16 results on a CPU
+with bf16, fp32 anywhere to about 1e-5); ``recorded_match`` says whether it did, and a mismatch is
+printed as such rather than hidden.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from protscramble.benchmark import resolve_proteins
+from protscramble.benchmark.proteins import BenchmarkProtein, data_dir, source_protein
+from protscramble.benchmark.protocols import Protocol
+from protscramble.benchmark.runner import cached_eval_kl, default_predictor, method_cache, read_tsv, write_tsv
+from protscramble.errors import InputFileError
+from protscramble.evaluation import standard_error
+from protscramble.predictors.base import Predictor
+
+COLUMNS = (
+    "protein", "method", "seed", "precision", "n", "recorded_mean", "mean", "recorded_match", "median",
+    "sem", "mean_ci_low", "mean_ci_high", "median_ci_low", "median_ci_high", "published_mean",
+    "published_median", "mean_minus_published_in_sem", "run",
+)  # fmt: skip
+#: Relative difference up to which a redrawn mean counts as the recorded one (bf16 sums in another order
+#: differ by about 1e-6; another precision by 1e-3 or more).
+MATCH_RTOL = 1e-4
+
+
+def bootstrap_intervals(
+    values: np.ndarray, n_boot: int, seed: int, level: float = 0.95
+) -> dict[str, tuple[float, float]]:
+    """Percentile-bootstrap intervals of the mean and the median of ``values``.
+
+    Examples
+    --------
+    >>> ci = bootstrap_intervals(np.arange(100.0), 2000, seed=0)
+    >>> ci["mean"][0] < 49.5 < ci["mean"][1]
+    True
+    """
+    v = np.asarray(values, dtype=np.float64)
+    idx = np.random.default_rng(seed).integers(0, v.size, size=(n_boot, v.size))
+    draws = v[idx]
+    tail = 100 * (1 - level) / 2
+    out = {}
+    for name, stat in (("mean", np.mean(draws, axis=1)), ("median", np.median(draws, axis=1))):
+        lo, hi = np.percentile(stat, [tail, 100 - tail])
+        out[name] = (float(lo), float(hi))
+    return out
+
+
+def _published(path: Path | None) -> dict[tuple[str, float], dict[str, Any]]:
+    if path is None or not path.is_file():
+        return {}
+    return {(str(r["protein"]), float(r["target_bits"])): r for r in read_tsv(path)}
+
+
+def spread_rows(
+    folders: Iterable[Path],
+    method: str = "scrambler_inclusion",
+    *,
+    protein: str | None = None,
+    n_boot: int = 10_000,
+    seed: int = 0,
+    device: str = "cpu",
+    published: Path | None = None,
+    proteins: Mapping[str, BenchmarkProtein] | None = None,
+    predictor: Callable[[Mapping[str, Any], str], Predictor] | None = None,
+    log: Callable[[str], None] = print,
+) -> list[dict[str, Any]]:
+    """One row per cached ``method`` result with an evaluation KL under ``folders``.
+
+    ``proteins`` (name -> protein) and ``predictor`` (settings, precision -> predictor) replace the
+    benchmark's own catalogue and trRosetta (tests use a toy predictor).
+    """
+    table = _published(published)
+    rows = []
+    for done_path in sorted({d.resolve() for f in folders for d in Path(f).rglob("proteins/*/done.json")}):
+        pdir = done_path.parent
+        settings = json.loads(done_path.read_text())["settings"]
+        name = settings["protein"]
+        if protein is not None and name != protein:
+            continue
+        try:
+            entry = json.loads((method_cache(pdir) / f"{method}.json").read_text())
+        except (OSError, ValueError):
+            continue
+        if not entry.get("eval"):
+            continue
+        p = proteins[name] if proteins is not None else resolve_proteins(name)[0]
+        d = dict(settings["protocol"])
+        protocol = Protocol(**{**d, "fractions": tuple(d["fractions"])})
+        if (p.sequence, p.target_bits, p.background) != (
+            settings["sequence"],
+            settings["target_bits"],
+            settings["background"],
+        ):
+            raise SystemExit(
+                f"{pdir}: the catalogue's {name} is not the protein these results were computed on"
+            )
+        precision = entry.get("precision") or protocol.precision
+        pred = (
+            predictor(settings, precision)
+            if predictor is not None
+            else default_predictor(
+                settings["models"], device, precision, protocol.compile, protocol.instance_norm
+            )
+        )
+        log(f"{name}: drawing {protocol.eval_samples} evaluation samples again ({precision}, {pdir})")
+        kl = cached_eval_kl(p, pred, entry, method, protocol)
+        recorded = float(entry["eval"]["eval_kl_mean"])
+        sem = standard_error(kl)
+        ci = bootstrap_intervals(kl, n_boot, seed)
+        pub = table.get((source_protein(name), float(entry["eval"]["target_bits"])), {})
+        mean = float(np.mean(kl))
+        rows.append({
+            "protein": name, "method": method, "seed": protocol.seed, "precision": precision,
+            "n": int(kl.size), "recorded_mean": recorded, "mean": mean,
+            "recorded_match": "yes" if abs(mean - recorded) <= MATCH_RTOL * abs(recorded) else "no",
+            "median": float(np.median(kl)), "sem": sem,
+            "mean_ci_low": ci["mean"][0], "mean_ci_high": ci["mean"][1],
+            "median_ci_low": ci["median"][0], "median_ci_high": ci["median"][1],
+            "published_mean": pub.get("eval_kl_mean"), "published_median": pub.get("eval_kl_median"),
+            "mean_minus_published_in_sem": (
+                None if not pub or not sem else (mean - float(pub["eval_kl_mean"])) / sem
+            ),
+            "run": str(pdir),
+        })  # fmt: skip
+    return rows
+
+
+def _fmt(v: Any) -> str:
+    return "–" if v is None else f"{v:.4g}" if isinstance(v, float) else str(v)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("folders", nargs="+", type=Path, help="benchmark output folders")
+    ap.add_argument("--method", default="scrambler_inclusion", help="cached scrambler (default %(default)s)")
+    ap.add_argument("--protein", help="only this protein")
+    ap.add_argument("--bootstrap", type=int, default=10_000, help="bootstrap resamples (default %(default)s)")
+    ap.add_argument("--seed", type=int, default=0, help="bootstrap seed (default %(default)s)")
+    ap.add_argument("--device", default="cpu")
+    ap.add_argument("--published", type=Path, help="published_results.tsv (default: the reference data's)")
+    ap.add_argument("--out", type=Path, help="also write the rows as a TSV")
+    args = ap.parse_args(argv)
+    missing = [str(f) for f in args.folders if not f.is_dir()]
+    if missing:
+        ap.error(f"not a folder: {', '.join(missing)}")
+    if args.bootstrap < 1:
+        ap.error("--bootstrap must be at least 1")
+    if not args.method.startswith("scrambler_"):
+        ap.error("--method must be a scrambler (only they have an evaluation KL)")
+    published = args.published
+    if published is None:
+        try:
+            published = data_dir() / "trrosetta" / "published_results.tsv"
+        except InputFileError:
+            published = None
+    rows = spread_rows(
+        args.folders, args.method, protein=args.protein, n_boot=args.bootstrap, seed=args.seed,
+        device=args.device, published=published,
+    )  # fmt: skip
+    if not rows:
+        ap.error(f"no cached {args.method} result with an evaluation KL under the given folders")
+    shown = [c for c in COLUMNS if c != "run"]
+    print("| " + " | ".join(shown) + " |")
+    print("|" + "---|" * len(shown))
+    for r in rows:
+        print("| " + " | ".join(_fmt(r[c]) for c in shown) + " |")
+    if args.out:
+        write_tsv(args.out, rows, COLUMNS)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
