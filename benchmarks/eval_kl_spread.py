@@ -10,10 +10,15 @@ the mean and the median, next to the published row and the distance to it in sta
     python benchmarks/eval_kl_spread.py FOLDER [FOLDER ...] [--method scrambler_inclusion]
         [--protein NAME] [--bootstrap 10000] [--seed 0] [--device cpu] [--out TSV]
 
-Each FOLDER is a benchmark output folder (``proteins/NAME/done.json`` with its ``method_cache``). The
-redrawn mean matches the recorded one only on the arithmetic that recorded it (bf16 results on a CPU
-with bf16, fp32 anywhere to about 1e-5); ``recorded_match`` says whether it did, and a mismatch is
-printed as such rather than hidden.
+Each FOLDER is searched for benchmark result folders (a ``done.json``). A result's importance comes
+from its ``method_cache`` where one was kept, otherwise from its ``importance.tsv`` (six significant
+digits; the recorded mean from ``eval_kl.tsv`` beside it or in the run folder above), which is how the
+committed results, whose caches were left out, are measured. The redrawn mean matches the recorded one
+only on the arithmetic and random-number stream that recorded it (bf16 results on a CPU with bf16, fp32
+on a CPU to about 1e-5; never a GPU run redrawn on a CPU, whose samples are other draws from the same
+PSSM); ``recorded_match`` says whether it did, and a mismatch is printed as such rather than hidden.
+Results of a run with the Keras port's instance norm are redrawn under the norm their ``done.json``
+records (older folders did not record it: they are redrawn under trRosetta's own).
 """
 
 from __future__ import annotations
@@ -37,7 +42,7 @@ from protscramble.predictors.base import Predictor
 COLUMNS = (
     "protein", "method", "seed", "precision", "n", "recorded_mean", "mean", "recorded_match", "median",
     "sem", "mean_ci_low", "mean_ci_high", "median_ci_low", "median_ci_high", "published_mean",
-    "published_median", "mean_minus_published_in_sem", "run",
+    "published_median", "mean_minus_published_in_sem", "source", "run",
 )  # fmt: skip
 #: Relative difference up to which a redrawn mean counts as the recorded one (bf16 sums in another order
 #: differ by about 1e-6; another precision by 1e-3 or more).
@@ -72,6 +77,34 @@ def _published(path: Path | None) -> dict[tuple[str, float], dict[str, Any]]:
     return {(str(r["protein"]), float(r["target_bits"])): r for r in read_tsv(path)}
 
 
+def _recorded_row(pdir: Path, name: str, method: str, table: str) -> dict[str, Any] | None:
+    """``method``'s row for protein ``name`` in ``table`` (``eval_kl.tsv``, ``timing.tsv``) of the protein
+    folder ``pdir`` or, where that was not kept, of the run folder that holds ``proteins/NAME``."""
+    for path in (pdir / table, pdir.parent.parent / table):
+        if path.is_file():
+            for row in read_tsv(path):
+                if row.get("protein") == name and row.get("method") == method:
+                    return row
+    return None
+
+
+def _entry_from_files(pdir: Path, name: str, method: str) -> dict[str, Any] | None:
+    """A cache-like entry (importance, recorded evaluation, precision) from a result folder's TSVs."""
+    path = pdir / "importance.tsv"
+    evaluation = _recorded_row(pdir, name, method, "eval_kl.tsv")
+    if not path.is_file() or evaluation is None or evaluation.get("eval_kl_mean") is None:
+        return None
+    rows = read_tsv(path)
+    if not rows or method not in rows[0]:
+        return None
+    timing = _recorded_row(pdir, name, method, "timing.tsv") or {}
+    return {
+        "importance": [float(r[method]) for r in rows],
+        "eval": evaluation,
+        "precision": timing.get("precision"),
+    }
+
+
 def spread_rows(
     folders: Iterable[Path],
     method: str = "scrambler_inclusion",
@@ -92,17 +125,20 @@ def spread_rows(
     """
     table = _published(published)
     rows = []
-    for done_path in sorted({d.resolve() for f in folders for d in Path(f).rglob("proteins/*/done.json")}):
+    for done_path in sorted({d.resolve() for f in folders for d in Path(f).rglob("done.json")}):
         pdir = done_path.parent
         settings = json.loads(done_path.read_text())["settings"]
         name = settings["protein"]
         if protein is not None and name != protein:
             continue
+        source = "cache"
         try:
             entry = json.loads((method_cache(pdir) / f"{method}.json").read_text())
         except (OSError, ValueError):
-            continue
-        if not entry.get("eval"):
+            entry = None
+        if entry is None or not entry.get("eval"):
+            entry, source = _entry_from_files(pdir, name, method), "importance.tsv"
+        if entry is None or not entry.get("eval"):
             continue
         p = proteins[name] if proteins is not None else resolve_proteins(name)[0]
         d = dict(settings["protocol"])
@@ -114,6 +150,10 @@ def spread_rows(
         ):
             raise SystemExit(
                 f"{pdir}: the catalogue's {name} is not the protein these results were computed on"
+            )
+        if len(entry["importance"]) != len(p.sequence):
+            raise SystemExit(
+                f"{pdir}: {len(entry['importance'])} importance values for {len(p.sequence)} residues"
             )
         precision = entry.get("precision") or protocol.precision
         pred = (
@@ -141,7 +181,7 @@ def spread_rows(
             "mean_minus_published_in_sem": (
                 None if not pub or not sem else (mean - float(pub["eval_kl_mean"])) / sem
             ),
-            "run": str(pdir),
+            "source": source, "run": str(pdir),
         })  # fmt: skip
     return rows
 

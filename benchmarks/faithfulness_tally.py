@@ -10,6 +10,11 @@ of one protein, or ``proteins/NAME/`` of a larger run). A half is judged where i
 one other method ran; the margin is the scrambler's area against the best other method's (inclusion:
 how far below it, occlusion: how far above it, in percent). Precision comes from the run's ``timing.tsv``.
 
+A run folder copied and extended with more methods (the same scramblers' cached results, new competitors
+beside them) is one optimisation, not two: protein-runs whose scrambler importance (``importance.tsv``)
+equals another's on the same protein count once, as the run with the most methods (``copies`` says how many
+were folded into it), so the tally counts optimisations, not folders.
+
 It prints a markdown table (one row per protein-run with at least one half judged), then one tally line
 per protocol, and with ``--out`` writes the table as a TSV.
 
@@ -36,7 +41,7 @@ COLUMNS = (
     "inclusion_holds",
     "occlusion_scrambler", "occlusion_best_other", "occlusion_other_auc", "occlusion_margin_pct",
     "occlusion_holds",
-    "run",
+    "copies", "run",
 )  # fmt: skip
 
 
@@ -111,11 +116,39 @@ def tally_run(run: Path) -> dict[str, Any] | None:
     return row
 
 
+def scrambler_fingerprint(run: Path) -> tuple[Any, ...] | None:
+    """The protein and its scramblers' importance in ``run`` (``None`` without a scrambler column)."""
+    path = run / "importance.tsv"
+    if not path.is_file():
+        return None
+    rows = read_tsv(path)
+    cols = sorted(c for c in (rows[0] if rows else {}) if c in TARGETS.values())
+    if not cols:
+        return None
+    protein = json.loads((run / "done.json").read_text())["settings"]["protein"]
+    return (protein, *((c, tuple(r[c] for r in rows)) for c in cols))
+
+
+def fold_copies(rows: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+    """``rows`` with each set of protein-runs sharing one scrambler result folded into the one with the
+    most methods (its ``copies``: how many others it stands for); order kept."""
+    groups: dict[Any, list[dict[str, Any]]] = {}
+    for i, r in enumerate(rows):
+        key = scrambler_fingerprint(Path(r["run"]))
+        groups.setdefault(key if key is not None else i, []).append(r)
+    kept = {}
+    for members in groups.values():
+        best = max(members, key=lambda r: (r["n_methods"], r["run"]))
+        kept[id(best)] = len(members) - 1
+    return [{**r, "copies": kept[id(r)]} for r in rows if id(r) in kept]
+
+
 def tally(
     folders: Sequence[Path], protocol: str | None = None, protein: str | None = None
 ) -> list[dict[str, Any]]:
-    """Rows of :func:`tally_run` over every protein-run under ``folders``, filtered by protocol and protein."""
-    rows = [r for r in map(tally_run, protein_runs(folders)) if r is not None]
+    """Rows of :func:`tally_run` over every protein-run under ``folders`` (copies folded,
+    :func:`fold_copies`), filtered by protocol and protein."""
+    rows = fold_copies([r for r in map(tally_run, protein_runs(folders)) if r is not None])
     return [
         r
         for r in rows

@@ -12,6 +12,7 @@ import dataclasses
 import json
 import multiprocessing
 import re
+import shutil
 import time
 from pathlib import Path
 
@@ -194,10 +195,23 @@ def test_eval_kl_spread_script_redraws_a_kept_run(tmp_path):
     assert row["mean_ci_low"] < row["mean"] < row["mean_ci_high"]
     assert row["median_ci_low"] <= row["median"] <= row["median_ci_high"]
     assert row["mean_minus_published_in_sem"] == pytest.approx((row["mean"] - 0.5) / row["sem"])
+    assert row["source"] == "cache"
     # results of another sequence under the same name are refused, not redrawn on the wrong protein
     other = dataclasses.replace(toy, sequence=toy.sequence[::-1])
     with pytest.raises(SystemExit, match="not the protein"):
         mod.spread_rows([out], proteins={toy.name: other}, **kw)
+    # committed results keep no cache: the importance TSV (six digits) stands in and redraws the same samples
+    shutil.rmtree(out / "method_cache")
+    (from_files,) = mod.spread_rows([out], proteins={toy.name: toy}, n_boot=500, **kw)
+    assert from_files["source"] == "importance.tsv"
+    assert from_files["recorded_mean"] == pytest.approx(recorded["eval_kl_mean"])
+    assert from_files["mean"] == pytest.approx(row["mean"], rel=1e-4)
+    assert from_files["sem"] == pytest.approx(row["sem"], rel=1e-3)
+    # a folder holding only the importance (no recorded evaluation) has nothing to compare with
+    (out / "eval_kl.tsv").unlink()
+    for f in out.glob("proteins/*/eval_kl.tsv"):
+        f.unlink()
+    assert mod.spread_rows([out], proteins={toy.name: toy}, n_boot=50, **kw) == []
 
 
 def _quiet(msg: str) -> None:

@@ -21,8 +21,15 @@ def tally_mod():
 
 
 def _run(folder: Path, protein: str, areas: dict[tuple[str, str], float], *, name: str = "quick",
-         seed: int = 0, budget: str | None = "0.4", precision: str = "fp32") -> Path:  # fmt: skip
+         seed: int = 0, budget: str | None = "0.4", precision: str = "fp32",
+         importance: dict[str, list[float]] | None = None) -> Path:  # fmt: skip
     folder.mkdir(parents=True)
+    if importance is not None:
+        with (folder / "importance.tsv").open("w", newline="") as fh:
+            w = csv.writer(fh, delimiter="\t", lineterminator="\n")
+            w.writerow(["position", *importance])
+            for i, values in enumerate(zip(*importance.values(), strict=True)):
+                w.writerow([i + 1, *values])
     protocol = {"name": name, "seed": seed}
     if budget is not None:
         protocol["occlusion_budget"] = budget
@@ -110,3 +117,28 @@ def test_tally_cli_errors(tally_mod, tmp_path, capsys):
     with pytest.raises(SystemExit) as exc:
         tally_mod.main([str(tmp_path)])
     assert exc.value.code == 2 and "no protein-run" in capsys.readouterr().err
+
+
+def test_a_run_copied_and_extended_counts_once(tally_mod, tmp_path):
+    root = tmp_path / "results"
+    scramblers = {"scrambler_inclusion": [0.1, 0.9, 0.5], "scrambler_occlusion": [0.7, 0.2, 0.4]}
+    first = {("scrambler_inclusion", "inclusion"): 0.8, ("random", "inclusion"): 1.4,
+             ("scrambler_occlusion", "occlusion"): 1.2, ("random", "occlusion"): 0.5}  # fmt: skip
+    _run(root / "day1" / "p1", "p1", first, importance={**scramblers, "random": [0.3, 0.1, 0.2]})
+    # the same scramblers, copied, with a competitor that beats the occlusion scrambler
+    extended = {**first, ("ism", "inclusion"): 1.0, ("ism", "occlusion"): 1.3}
+    _run(root / "day2" / "p1", "p1", extended, importance={**scramblers, "ism": [1.0, 2.0, 3.0]})
+    # another optimisation of the same protein (other importance) stays a run of its own
+    other = {"scrambler_inclusion": [0.2, 0.9, 0.5], "scrambler_occlusion": [0.7, 0.2, 0.4]}
+    _run(root / "day3" / "p1", "p1", first, importance=other)
+    # a run without an importance file is never folded
+    _run(root / "day4" / "p1", "p1", first)
+
+    rows = tally_mod.tally([root])
+    assert [Path(r["run"]).parent.name for r in rows] == ["day2", "day3", "day4"]
+    kept = rows[0]
+    assert (kept["copies"], kept["n_methods"], kept["occlusion_holds"]) == (1, 4, False)
+    assert [r["copies"] for r in rows[1:]] == [0, 0]
+    assert tally_mod.tally_lines(rows)[0].startswith(
+        "quick: inclusion holds on 3 of 3; occlusion holds on 2 of 3"
+    )

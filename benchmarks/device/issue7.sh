@@ -15,6 +15,9 @@
 #              protocol: the Spearman aim over all designs
 #   nine       all nine methods on TR005257, Top7 and two designs, published protocol: the
 #              faithfulness aims
+#   seeds      (only when named) SEEDS_SET (default T1001@1.5) at each seed of SEEDS (default
+#              "1 2 3"), inclusion scrambler, published protocol (fp32), 8 faithfulness samples:
+#              where a row's published value lies in our seed spread
 #   keras      (only when named) T1001 at 1.5 bits with the Keras port's instance norm, optimised
 #              with and without trRosetta's dropout, bf16: is the row's gap the published Keras fit?
 # Every benchmark run resumes per protein, per method and from a scrambler's checkpoint; the
@@ -105,6 +108,11 @@ for stage in "${STAGES[@]}"; do
         bench designs --proteins "${DESIGNS_SET:-designs}" --protocol published --methods scrambler_inclusion random ;;
     nine)
         bench nine --proteins TR005257,top7,sh3_r1_110_r2_15,pd1_r1_10_r2_0 --protocol published ;;
+    seeds)
+        for seed in ${SEEDS:-1 2 3}; do
+            bench "seed$seed" --proteins "${SEEDS_SET:-T1001@1.5}" --protocol published \
+                --methods scrambler_inclusion --seed "$seed" --faithfulness-samples 8
+        done ;;
     keras)
         for d in "" --optimiser-dropout; do
             # shellcheck disable=SC2086
@@ -112,6 +120,6 @@ for stage in "${STAGES[@]}"; do
                 --instance-norm keras $d --methods scrambler_inclusion --faithfulness-samples 8
         done ;;
     *)
-        say "unknown stage $stage (env, profile, step, published, designs, nine, keras)"; exit 2 ;;
+        say "unknown stage $stage (env, profile, step, published, designs, nine, seeds, keras)"; exit 2 ;;
     esac
 done
