@@ -138,7 +138,7 @@ def spread_rows(
             entry = None
         if entry is None or not entry.get("eval"):
             entry, source = _entry_from_files(pdir, name, method), "importance.tsv"
-        if entry is None or not entry.get("eval"):
+        if entry is None:
             continue
         p = proteins[name] if proteins is not None else resolve_proteins(name)[0]
         d = dict(settings["protocol"])

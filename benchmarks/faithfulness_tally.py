@@ -117,16 +117,13 @@ def tally_run(run: Path) -> dict[str, Any] | None:
 
 
 def scrambler_fingerprint(run: Path) -> tuple[Any, ...] | None:
-    """The protein and its scramblers' importance in ``run`` (``None`` without a scrambler column)."""
+    """The scramblers' importance in ``run`` (``None`` without a scrambler column)."""
     path = run / "importance.tsv"
     if not path.is_file():
         return None
     rows = read_tsv(path)
     cols = sorted(c for c in (rows[0] if rows else {}) if c in TARGETS.values())
-    if not cols:
-        return None
-    protein = json.loads((run / "done.json").read_text())["settings"]["protein"]
-    return (protein, *((c, tuple(r[c] for r in rows)) for c in cols))
+    return tuple((c, tuple(r[c] for r in rows)) for c in cols) or None
 
 
 def fold_copies(rows: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -134,8 +131,8 @@ def fold_copies(rows: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
     most methods (its ``copies``: how many others it stands for); order kept."""
     groups: dict[Any, list[dict[str, Any]]] = {}
     for i, r in enumerate(rows):
-        key = scrambler_fingerprint(Path(r["run"]))
-        groups.setdefault(key if key is not None else i, []).append(r)
+        fingerprint = scrambler_fingerprint(Path(r["run"]))
+        groups.setdefault((r["protein"], fingerprint) if fingerprint is not None else i, []).append(r)
     kept = {}
     for members in groups.values():
         best = max(members, key=lambda r: (r["n_methods"], r["run"]))

@@ -207,6 +207,13 @@ def test_eval_kl_spread_script_redraws_a_kept_run(tmp_path):
     assert from_files["recorded_mean"] == pytest.approx(recorded["eval_kl_mean"])
     assert from_files["mean"] == pytest.approx(row["mean"], rel=1e-4)
     assert from_files["sem"] == pytest.approx(row["sem"], rel=1e-3)
+    # an importance file of another length is refused, not redrawn on a shifted PSSM
+    (imp,) = out.glob("proteins/*/importance.tsv")
+    full = imp.read_text()
+    imp.write_text("".join(full.splitlines(keepends=True)[:-1]))
+    with pytest.raises(SystemExit, match="importance values for"):
+        mod.spread_rows([out], proteins={toy.name: toy}, n_boot=50, **kw)
+    imp.write_text(full)
     # a folder holding only the importance (no recorded evaluation) has nothing to compare with
     (out / "eval_kl.tsv").unlink()
     for f in out.glob("proteins/*/eval_kl.tsv"):

@@ -133,9 +133,12 @@ def test_a_run_copied_and_extended_counts_once(tally_mod, tmp_path):
     _run(root / "day3" / "p1", "p1", first, importance=other)
     # a run without an importance file is never folded
     _run(root / "day4" / "p1", "p1", first)
+    # nor is another protein's run that happens to hold the same importance values
+    _run(root / "day5" / "p2", "p2", first, importance=scramblers)
 
-    rows = tally_mod.tally([root])
+    rows = tally_mod.tally([root], protein="p1")
     assert [Path(r["run"]).parent.name for r in rows] == ["day2", "day3", "day4"]
+    assert [Path(r["run"]).parent.name for r in tally_mod.tally([root], protein="p2")] == ["day5"]
     kept = rows[0]
     assert (kept["copies"], kept["n_methods"], kept["occlusion_holds"]) == (1, 4, False)
     assert [r["copies"] for r in rows[1:]] == [0, 0]
