@@ -9,6 +9,14 @@ the mean and the median, next to the published row and the distance to it in sta
 
     python benchmarks/eval_kl_spread.py FOLDER [FOLDER ...] [--method scrambler_inclusion]
         [--protein NAME] [--bootstrap 10000] [--seed 0] [--device cpu] [--out TSV]
+    python benchmarks/eval_kl_spread.py FOLDER --protein T1001@1.5 --alignment-draws 32
+        [--samples-per-draw 8] [--precision bf16] [--draws-dir DIR] [--out TSV]
+
+With ``--alignment-draws K`` it measures instead how far the published with-MSA evaluation's own
+estimator moves: that notebook drew one scrambled alignment and scored all 512 query samples under it,
+so its mean carries one alignment's luck. K alignments with ``--samples-per-draw`` queries each give the
+between- and within-alignment variance and the standard deviation of such a one-alignment mean
+(``one_alignment_sd``), on which scale the published row is placed (``published_minus_mean_in_sd``).
 
 Each FOLDER is searched for benchmark result folders (a ``done.json``). A result's importance comes
 from its ``method_cache`` where one was kept, otherwise from its ``importance.tsv`` (six significant
@@ -25,24 +33,39 @@ from __future__ import annotations
 
 import argparse
 import json
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+import torch
 
 from protscramble.benchmark import resolve_proteins
 from protscramble.benchmark.proteins import BenchmarkProtein, data_dir, source_protein
 from protscramble.benchmark.protocols import Protocol
-from protscramble.benchmark.runner import cached_eval_kl, default_predictor, method_cache, read_tsv, write_tsv
+from protscramble.benchmark.runner import (
+    cached_eval_kl,
+    default_predictor,
+    method_cache,
+    protein_inputs,
+    read_tsv,
+    write_tsv,
+)
 from protscramble.errors import InputFileError
-from protscramble.evaluation import standard_error
+from protscramble.evaluation import draw_variance_components, shared_draw_divergence, standard_error
+from protscramble.io import atomic_savez
+from protscramble.masking import scramble_pssm
 from protscramble.predictors.base import Predictor
 
 COLUMNS = (
     "protein", "method", "seed", "precision", "n", "recorded_mean", "mean", "recorded_match", "median",
     "sem", "mean_ci_low", "mean_ci_high", "median_ci_low", "median_ci_high", "published_mean",
     "published_median", "mean_minus_published_in_sem", "source", "run",
+)  # fmt: skip
+DRAW_COLUMNS = (
+    "protein", "method", "precision", "draws", "samples_per_draw", "recorded_mean", "mean", "between_sd",
+    "within_sd", "draw_means_sd", "one_alignment_sd", "n_per_estimate", "published_mean",
+    "published_minus_mean_in_sd", "draws_at_or_below_published", "source", "run",
 )  # fmt: skip
 #: Relative difference up to which a redrawn mean counts as the recorded one (bf16 sums in another order
 #: differ by about 1e-6; another precision by 1e-3 or more).
@@ -105,26 +128,18 @@ def _entry_from_files(pdir: Path, name: str, method: str) -> dict[str, Any] | No
     }
 
 
-def spread_rows(
+def _kept_runs(
     folders: Iterable[Path],
-    method: str = "scrambler_inclusion",
-    *,
-    protein: str | None = None,
-    n_boot: int = 10_000,
-    seed: int = 0,
-    device: str = "cpu",
-    published: Path | None = None,
-    proteins: Mapping[str, BenchmarkProtein] | None = None,
-    predictor: Callable[[Mapping[str, Any], str], Predictor] | None = None,
-    log: Callable[[str], None] = print,
-) -> list[dict[str, Any]]:
-    """One row per cached ``method`` result with an evaluation KL under ``folders``.
-
-    ``proteins`` (name -> protein) and ``predictor`` (settings, precision -> predictor) replace the
-    benchmark's own catalogue and trRosetta (tests use a toy predictor).
-    """
-    table = _published(published)
-    rows = []
+    method: str,
+    protein: str | None,
+    device: str,
+    proteins: Mapping[str, BenchmarkProtein] | None,
+    predictor: Callable[[Mapping[str, Any], str], Predictor] | None,
+    precision: str | None = None,
+) -> Iterator[tuple[Path, BenchmarkProtein, Protocol, dict[str, Any], Predictor, str, str]]:
+    """Every kept ``method`` result with an evaluation KL under ``folders``: its folder, protein,
+    protocol, cache-like entry, predictor (on the run's precision, or ``precision``, and norm), precision
+    and source."""
     for done_path in sorted({d.resolve() for f in folders for d in Path(f).rglob("done.json")}):
         pdir = done_path.parent
         settings = json.loads(done_path.read_text())["settings"]
@@ -155,14 +170,52 @@ def spread_rows(
             raise SystemExit(
                 f"{pdir}: {len(entry['importance'])} importance values for {len(p.sequence)} residues"
             )
-        precision = entry.get("precision") or protocol.precision
+        run_precision = precision or entry.get("precision") or protocol.precision
         pred = (
-            predictor(settings, precision)
+            predictor(settings, run_precision)
             if predictor is not None
             else default_predictor(
-                settings["models"], device, precision, protocol.compile, protocol.instance_norm
+                settings["models"], device, run_precision, protocol.compile, protocol.instance_norm
             )
         )
+        yield pdir, p, protocol, entry, pred, run_precision, source
+
+
+def _saved_draws(path: Path | None, seed: int, samples_per_draw: int) -> list[np.ndarray]:
+    """The alignment draws a stopped run saved at ``path`` (none if it was made with other settings)."""
+    if path is None or not path.is_file():
+        return []
+    with np.load(path) as z:
+        kl, saved_seed = z["kl"], int(z["seed"])
+    if saved_seed != seed or kl.ndim != 2 or kl.shape[1] != samples_per_draw:
+        return []
+    return list(kl)
+
+
+def spread_rows(
+    folders: Iterable[Path],
+    method: str = "scrambler_inclusion",
+    *,
+    protein: str | None = None,
+    n_boot: int = 10_000,
+    seed: int = 0,
+    device: str = "cpu",
+    published: Path | None = None,
+    proteins: Mapping[str, BenchmarkProtein] | None = None,
+    predictor: Callable[[Mapping[str, Any], str], Predictor] | None = None,
+    log: Callable[[str], None] = print,
+) -> list[dict[str, Any]]:
+    """One row per cached ``method`` result with an evaluation KL under ``folders``.
+
+    ``proteins`` (name -> protein) and ``predictor`` (settings, precision -> predictor) replace the
+    benchmark's own catalogue and trRosetta (tests use a toy predictor).
+    """
+    table = _published(published)
+    rows = []
+    for pdir, p, protocol, entry, pred, precision, source in _kept_runs(
+        folders, method, protein, device, proteins, predictor
+    ):
+        name = p.name
         log(f"{name}: drawing {protocol.eval_samples} evaluation samples again ({precision}, {pdir})")
         kl = cached_eval_kl(p, pred, entry, method, protocol)
         recorded = float(entry["eval"]["eval_kl_mean"])
@@ -186,6 +239,79 @@ def spread_rows(
     return rows
 
 
+def draw_rows(
+    folders: Iterable[Path],
+    method: str = "scrambler_inclusion",
+    *,
+    draws: int = 16,
+    samples_per_draw: int = 32,
+    protein: str | None = None,
+    seed: int = 0,
+    device: str = "cpu",
+    published: Path | None = None,
+    proteins: Mapping[str, BenchmarkProtein] | None = None,
+    predictor: Callable[[Mapping[str, Any], str], Predictor] | None = None,
+    out_dir: Path | None = None,
+    precision: str | None = None,
+    log: Callable[[str], None] = print,
+) -> list[dict[str, Any]]:
+    """One row per kept ``method`` result: the spread of the published with-MSA estimator.
+
+    The published notebooks drew one scrambled alignment and scored all 512 query samples under it
+    (``#Speed-up: Use same MSA sample for all test points``); our evaluation draws one alignment per
+    sample. Here ``draws`` alignments are drawn with ``samples_per_draw`` queries each
+    (:func:`~protscramble.evaluation.shared_draw_divergence`, hard draws, seed ``seed``), and the
+    between- and within-alignment variance give the standard deviation of a one-alignment mean of the
+    protocol's evaluation samples, the scale on which a published row could differ from ours by luck.
+    ``out_dir`` keeps each run's (draws, samples) values as ``PROTEIN.METHOD.draws.npz`` after every
+    draw; a run stopped part-way continues from there (alignment ``d`` is drawn with seed ``seed + d``).
+    """
+    table = _published(published)
+    rows = []
+    for pdir, p, protocol, entry, pred, used, source in _kept_runs(
+        folders, method, protein, device, proteins, predictor, precision
+    ):
+        name = p.name
+        log(f"{name}: {draws} alignments x {samples_per_draw} queries ({used}, {pdir})")
+        fwd, x, bg, reference = protein_inputs(p, pred)
+        scores = torch.as_tensor(np.asarray(entry["importance"])[None], dtype=torch.float32, device=x.device)
+        mode = method.removeprefix("scrambler_")
+        pssm = scramble_pssm(x, scores, bg, mode)
+        # one alignment per call, seeded seed + d, saved after each: a stopped run resumes
+        path = None if out_dir is None else out_dir / f"{name}.{method}.draws.npz"
+        done = _saved_draws(path, seed, samples_per_draw)
+        for d in range(len(done), draws):
+            row = shared_draw_divergence(
+                fwd, reference, pssm, 1, samples_per_draw, scores=scores, mode=mode, seed=seed + d
+            )
+            done.append(row[0])
+            if path is not None:
+                path.parent.mkdir(parents=True, exist_ok=True)
+                atomic_savez(path, kl=np.stack(done), seed=np.array(seed))
+            log(f"{name}: alignment {d + 1}/{draws}: mean {row.mean():.4f}")
+        values = np.stack(done[:draws])
+        c = draw_variance_components(values, protocol.eval_samples)
+        group_means = values.mean(axis=1)
+        pub = table.get((source_protein(name), float(entry["eval"]["target_bits"])), {})
+        pub_mean = None if not pub else float(pub["eval_kl_mean"])
+        rows.append({
+            "protein": name, "method": method, "precision": used, "draws": draws,
+            "samples_per_draw": samples_per_draw, "recorded_mean": float(entry["eval"]["eval_kl_mean"]),
+            "mean": c["mean"], "between_sd": float(np.sqrt(c["between"])),
+            "within_sd": float(np.sqrt(c["within"])), "draw_means_sd": c["draw_means_sd"],
+            "one_alignment_sd": c["estimate_sd"], "n_per_estimate": protocol.eval_samples,
+            "published_mean": pub_mean,
+            "published_minus_mean_in_sd": (
+                None if pub_mean is None else (pub_mean - c["mean"]) / c["estimate_sd"]
+            ),
+            "draws_at_or_below_published": (
+                None if pub_mean is None else int(np.sum(group_means <= pub_mean))
+            ),
+            "source": source, "run": str(pdir),
+        })  # fmt: skip
+    return rows
+
+
 def _fmt(v: Any) -> str:
     return "–" if v is None else f"{v:.4g}" if isinstance(v, float) else str(v)
 
@@ -196,9 +322,25 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap.add_argument("--method", default="scrambler_inclusion", help="cached scrambler (default %(default)s)")
     ap.add_argument("--protein", help="only this protein")
     ap.add_argument("--bootstrap", type=int, default=10_000, help="bootstrap resamples (default %(default)s)")
-    ap.add_argument("--seed", type=int, default=0, help="bootstrap seed (default %(default)s)")
+    ap.add_argument(
+        "--seed", type=int, default=0, help="bootstrap (or alignment-draw) seed (default %(default)s)"
+    )
     ap.add_argument("--device", default="cpu")
     ap.add_argument("--published", type=Path, help="published_results.tsv (default: the reference data's)")
+    ap.add_argument(
+        "--alignment-draws", type=int, metavar="K",
+        help="instead: K alignments with --samples-per-draw queries each, for the spread of the "
+        "published one-alignment evaluation (runs with a scrambled alignment)",
+    )  # fmt: skip
+    ap.add_argument(
+        "--samples-per-draw", type=int, default=32, help="queries per alignment (default %(default)s)"
+    )
+    ap.add_argument(
+        "--precision",
+        choices=("fp32", "tf32", "bf16"),
+        help="alignment draws at this precision (default: the run's)",
+    )
+    ap.add_argument("--draws-dir", type=Path, help="keep (and resume) the alignment draws' values here")
     ap.add_argument("--out", type=Path, help="also write the rows as a TSV")
     args = ap.parse_args(argv)
     missing = [str(f) for f in args.folders if not f.is_dir()]
@@ -206,6 +348,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         ap.error(f"not a folder: {', '.join(missing)}")
     if args.bootstrap < 1:
         ap.error("--bootstrap must be at least 1")
+    if args.alignment_draws is not None and (args.alignment_draws < 2 or args.samples_per_draw < 2):
+        ap.error("--alignment-draws and --samples-per-draw must be at least 2")
     if not args.method.startswith("scrambler_"):
         ap.error("--method must be a scrambler (only they have an evaluation KL)")
     published = args.published
@@ -214,19 +358,28 @@ def main(argv: Sequence[str] | None = None) -> int:
             published = data_dir() / "trrosetta" / "published_results.tsv"
         except InputFileError:
             published = None
-    rows = spread_rows(
-        args.folders, args.method, protein=args.protein, n_boot=args.bootstrap, seed=args.seed,
-        device=args.device, published=published,
-    )  # fmt: skip
+    if args.alignment_draws is None:
+        columns = COLUMNS
+        rows = spread_rows(
+            args.folders, args.method, protein=args.protein, n_boot=args.bootstrap, seed=args.seed,
+            device=args.device, published=published,
+        )  # fmt: skip
+    else:
+        columns = DRAW_COLUMNS
+        rows = draw_rows(
+            args.folders, args.method, draws=args.alignment_draws, samples_per_draw=args.samples_per_draw,
+            protein=args.protein, seed=args.seed, device=args.device, published=published,
+            out_dir=args.draws_dir, precision=args.precision,
+        )  # fmt: skip
     if not rows:
         ap.error(f"no cached {args.method} result with an evaluation KL under the given folders")
-    shown = [c for c in COLUMNS if c != "run"]
+    shown = [c for c in columns if c != "run"]
     print("| " + " | ".join(shown) + " |")
     print("|" + "---|" * len(shown))
     for r in rows:
         print("| " + " | ".join(_fmt(r[c]) for c in shown) + " |")
     if args.out:
-        write_tsv(args.out, rows, COLUMNS)
+        write_tsv(args.out, rows, columns)
     return 0
 
 

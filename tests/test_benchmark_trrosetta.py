@@ -35,6 +35,7 @@ from protscramble.benchmark.runner import AUC_COLUMNS, EVAL_COLUMNS, FAITHFULNES
 from protscramble.benchmark.summary import published_comparison
 from protscramble.cli import main
 from protscramble.errors import InvalidParameterError, InvalidSequenceError
+from protscramble.evaluation import draw_variance_components
 from protscramble.masking import conservation_bits, scramble_pssm
 
 
@@ -219,6 +220,45 @@ def test_eval_kl_spread_script_redraws_a_kept_run(tmp_path):
     for f in out.glob("proteins/*/eval_kl.tsv"):
         f.unlink()
     assert mod.spread_rows([out], proteins={toy.name: toy}, n_boot=50, **kw) == []
+
+
+def test_eval_kl_spread_alignment_draws_resume_and_compare_on_the_one_alignment_scale(tmp_path):
+    import importlib.util
+
+    script = Path(__file__).resolve().parents[1] / "benchmarks" / "eval_kl_spread.py"
+    spec = importlib.util.spec_from_file_location("_eval_kl_spread_draws", script)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    toy = PROTEINS[1]
+    out = run_benchmark([toy], ["scrambler_inclusion"], TINY, tmp_path / "b", predictor=ToyPairPredictor())
+    published = tmp_path / "published.tsv"
+    write_tsv(
+        published,
+        [{"protein": toy.name, "target_bits": toy.target_bits, "eval_kl_mean": 0.5, "eval_kl_median": 0.4}],
+        ["protein", "target_bits", "eval_kl_mean", "eval_kl_median"],
+    )
+    kw = {
+        "published": published, "predictor": lambda settings, precision: ToyPairPredictor(), "log": _quiet,
+        "proteins": {toy.name: toy}, "samples_per_draw": 4, "seed": 7,
+    }  # fmt: skip
+    fresh = tmp_path / "fresh"
+    (whole,) = mod.draw_rows([out], draws=4, out_dir=fresh, **kw)
+    saved = np.load(fresh / f"{toy.name}.scrambler_inclusion.draws.npz")["kl"]
+    assert saved.shape == (4, 4) and np.isfinite(saved).all()
+    # stopped after two alignments, then asked for four: the two are kept and the rest drawn as if never stopped
+    part = tmp_path / "part"
+    mod.draw_rows([out], draws=2, out_dir=part, **kw)
+    (resumed,) = mod.draw_rows([out], draws=4, out_dir=part, **{**kw, "log": (logged := []).append})
+    assert np.array_equal(np.load(part / f"{toy.name}.scrambler_inclusion.draws.npz")["kl"], saved)
+    assert [m.split(": ")[1] for m in logged if "/4:" in m] == ["alignment 3/4", "alignment 4/4"]
+    assert resumed["mean"] == whole["mean"] == pytest.approx(saved.mean())
+    c = draw_variance_components(saved, TINY.eval_samples)
+    assert whole["one_alignment_sd"] == pytest.approx(c["estimate_sd"])
+    assert whole["published_minus_mean_in_sd"] == pytest.approx((0.5 - saved.mean()) / c["estimate_sd"])
+    assert whole["draws_at_or_below_published"] == int((saved.mean(axis=1) <= 0.5).sum())
+    # draws saved under another seed are not mixed in
+    (other,) = mod.draw_rows([out], draws=2, out_dir=part, **{**kw, "seed": 8})
+    assert other["mean"] != pytest.approx(saved[:2].mean())
 
 
 def _quiet(msg: str) -> None:

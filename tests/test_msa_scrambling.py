@@ -9,7 +9,7 @@ import torch
 from protscramble.alphabet import one_hot
 from protscramble.backgrounds import alignment_background, msa_background
 from protscramble.errors import InvalidParameterError
-from protscramble.evaluation import sampled_divergence
+from protscramble.evaluation import draw_variance_components, sampled_divergence, shared_draw_divergence
 from protscramble.faithfulness import evaluate_faithfulness
 from protscramble.io import parse_a3m_text
 from protscramble.masking import KEEP_SCORE
@@ -218,6 +218,68 @@ def test_gradient_clipping_changes_only_large_gradients():
     assert not np.allclose(run(None), run(1e-6))
     with pytest.raises(InvalidParameterError, match="clip"):
         PerExampleScrambler(Toy(), clip_value=0.0)
+
+
+def test_shared_draws_score_every_sample_of_a_group_under_one_side_input():
+    """The published with-MSA evaluation's estimator: one side-input draw per group of samples."""
+    toy = _ColumnReader(5)
+    x = torch.eye(2)[torch.tensor([0, 0, 0, 0, 0])][None]
+    bg = torch.full((5, 2), 0.5)
+    ref = toy(x)
+    scores = torch.zeros(1, 5)  # position 2's side input is a coin flip per draw
+    v = shared_draw_divergence(toy, ref, bg[None], 12, 4, scores=scores, seed=3)
+    assert v.shape == (12, 4)
+    # the toy reads only the side input: one value per group, and the groups differ
+    assert np.ptp(v, axis=1).max() == 0.0 and np.ptp(v[:, 0]) > 0.1
+    assert [c[1:] for c in toy.calls] == [("inclusion", 1, False)] * 12
+    c = draw_variance_components(v)
+    assert c["within"] == 0.0 and c["between"] == pytest.approx(np.var(v[:, 0], ddof=1))
+    assert np.array_equal(v, shared_draw_divergence(toy, ref, bg[None], 12, 4, scores=scores, seed=3))
+    with pytest.raises(InvalidParameterError, match="one example"):
+        shared_draw_divergence(toy, ref, bg[None].expand(2, -1, -1), 2, 2, scores=scores.expand(2, -1))
+
+
+def test_shared_draws_of_a_plain_predictor_are_ordinary_samples():
+    class Toy:
+        alphabet = "AB"
+
+        def __call__(self, x):
+            return {"y": torch.softmax(x[:, :2, :] * 3, -1)}
+
+    x = torch.eye(2)[[0, 1, 1, 0]][None]
+    pssm = torch.full((1, 4, 2), 0.5)
+    ref = Toy()(x)
+    v = shared_draw_divergence(Toy(), ref, pssm, 30, 20, scores=torch.zeros(1, 4))
+    c = draw_variance_components(v)
+    # no side input: the groups are exchangeable, so the between-draw part is (nearly) nothing
+    assert c["within"] > 0.01 and c["between"] < 0.1 * c["within"]
+    plain = sampled_divergence(Toy(), ref, pssm, 600, seed=1)
+    assert c["mean"] == pytest.approx(plain.mean(), abs=4 * plain.std() / np.sqrt(600))
+
+
+def test_draw_variance_components_recover_known_parts():
+    rng = np.random.default_rng(0)
+    between, within = 0.04, 1.0
+    v = rng.normal(0, np.sqrt(between), (400, 1)) + rng.normal(0, np.sqrt(within), (400, 50))
+    c = draw_variance_components(v, n_per_estimate=512)
+    assert c["within"] == pytest.approx(within, rel=0.05)
+    assert c["between"] == pytest.approx(between, rel=0.25)
+    assert c["estimate_sd"] == pytest.approx(np.sqrt(between + within / 512), rel=0.15)
+    with pytest.raises(InvalidParameterError, match="at least 2 draws"):
+        draw_variance_components(v[:1])
+
+
+def test_shared_alignment_draws_on_trrosetta(scrambling, msa):
+    """Query fixed, alignment scrambled: a group shares its alignment, so its values agree."""
+    x = one_hot(msa.query)[None]
+    with torch.no_grad():
+        ref = scrambling(x)
+    scores = torch.full((1, msa.length), 0.3)
+    v = shared_draw_divergence(scrambling, ref, x, 3, 2, scores=scores, seed=0)
+    assert np.isfinite(v).all() and (v > 1e-4).all()
+    assert np.allclose(v[:, 0], v[:, 1], rtol=1e-4) and np.ptp(v[:, 0]) > 1e-4
+    kept = shared_draw_divergence(scrambling, ref, x, 2, 1, scores=torch.full_like(scores, KEEP_SCORE))
+    assert np.abs(kept).max() < 1e-4
 
 
 def test_dca_features_unchanged_by_the_woodbury_path(msa):
