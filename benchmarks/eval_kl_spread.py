@@ -181,6 +181,14 @@ def _kept_runs(
         yield pdir, p, protocol, entry, pred, run_precision, source
 
 
+def _shown(path: Path) -> str:
+    """``path`` relative to the working directory where it lies below it (result TSVs get committed)."""
+    try:
+        return str(path.relative_to(Path.cwd().resolve()))
+    except ValueError:
+        return str(path)
+
+
 def _saved_draws(path: Path | None, seed: int, samples_per_draw: int) -> list[np.ndarray]:
     """The alignment draws a stopped run saved at ``path`` (none if it was made with other settings)."""
     if path is None or not path.is_file():
@@ -234,7 +242,7 @@ def spread_rows(
             "mean_minus_published_in_sem": (
                 None if not pub or not sem else (mean - float(pub["eval_kl_mean"])) / sem
             ),
-            "source": source, "run": str(pdir),
+            "source": source, "run": _shown(pdir),
         })  # fmt: skip
     return rows
 
@@ -307,7 +315,7 @@ def draw_rows(
             "draws_at_or_below_published": (
                 None if pub_mean is None else int(np.sum(group_means <= pub_mean))
             ),
-            "source": source, "run": str(pdir),
+            "source": source, "run": _shown(pdir),
         })  # fmt: skip
     return rows
 
