@@ -189,13 +189,21 @@ def _shown(path: Path) -> str:
         return str(path)
 
 
-def _saved_draws(path: Path | None, seed: int, samples_per_draw: int) -> list[np.ndarray]:
-    """The alignment draws a stopped run saved at ``path`` (none if it was made with other settings)."""
+def _saved_draws(
+    path: Path | None, seed: int, samples_per_draw: int, importance: np.ndarray, precision: str
+) -> list[np.ndarray]:
+    """The alignment draws a stopped run saved at ``path``; none if they were made with other settings or
+    for another importance (another run of the same protein sharing the folder)."""
     if path is None or not path.is_file():
         return []
     with np.load(path) as z:
         kl, saved_seed = z["kl"], int(z["seed"])
-    if saved_seed != seed or kl.ndim != 2 or kl.shape[1] != samples_per_draw:
+        same = (
+            "importance" in z.files
+            and np.array_equal(z["importance"], importance)
+            and str(z["precision"]) == precision
+        )
+    if not same or saved_seed != seed or kl.ndim != 2 or kl.shape[1] != samples_per_draw:
         return []
     return list(kl)
 
@@ -287,7 +295,8 @@ def draw_rows(
         pssm = scramble_pssm(x, scores, bg, mode)
         # one alignment per call, seeded seed + d, saved after each: a stopped run resumes
         path = None if out_dir is None else out_dir / f"{name}.{method}.draws.npz"
-        done = _saved_draws(path, seed, samples_per_draw)
+        importance = np.asarray(entry["importance"], dtype=np.float64)
+        done = _saved_draws(path, seed, samples_per_draw, importance, used)
         for d in range(len(done), draws):
             row = shared_draw_divergence(
                 fwd, reference, pssm, 1, samples_per_draw, scores=scores, mode=mode, seed=seed + d
@@ -295,7 +304,13 @@ def draw_rows(
             done.append(row[0])
             if path is not None:
                 path.parent.mkdir(parents=True, exist_ok=True)
-                atomic_savez(path, kl=np.stack(done), seed=np.array(seed))
+                atomic_savez(
+                    path,
+                    kl=np.stack(done),
+                    seed=np.array(seed),
+                    importance=importance,
+                    precision=np.array(used),
+                )
             log(f"{name}: alignment {d + 1}/{draws}: mean {row.mean():.4f}")
         values = np.stack(done[:draws])
         c = draw_variance_components(values, protocol.eval_samples)
@@ -310,7 +325,7 @@ def draw_rows(
             "one_alignment_sd": c["estimate_sd"], "n_per_estimate": protocol.eval_samples,
             "published_mean": pub_mean,
             "published_minus_mean_in_sd": (
-                None if pub_mean is None else (pub_mean - c["mean"]) / c["estimate_sd"]
+                None if pub_mean is None or not c["estimate_sd"] else (pub_mean - c["mean"]) / c["estimate_sd"]
             ),
             "draws_at_or_below_published": (
                 None if pub_mean is None else int(np.sum(group_means <= pub_mean))

@@ -256,6 +256,13 @@ def test_eval_kl_spread_alignment_draws_resume_and_compare_on_the_one_alignment_
     assert whole["one_alignment_sd"] == pytest.approx(c["estimate_sd"])
     assert whole["published_minus_mean_in_sd"] == pytest.approx((0.5 - saved.mean()) / c["estimate_sd"])
     assert whole["draws_at_or_below_published"] == int((saved.mean(axis=1) <= 0.5).sum())
+    # draws saved for another importance (another run of the protein sharing the folder) are not reused
+    saved_file = part / f"{toy.name}.scrambler_inclusion.draws.npz"
+    with np.load(saved_file) as z:
+        fields = dict(z)
+    np.savez(saved_file, **{**fields, "importance": fields["importance"][::-1]})
+    mod.draw_rows([out], draws=4, out_dir=part, **{**kw, "log": (relogged := []).append})
+    assert sum("/4:" in m for m in relogged) == 4
     # draws saved under another seed are not mixed in
     (other,) = mod.draw_rows([out], draws=2, out_dir=part, **{**kw, "seed": 8})
     assert other["mean"] != pytest.approx(saved[:2].mean())
