@@ -38,13 +38,13 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import torch
 
 from protscramble.benchmark import resolve_proteins
 from protscramble.benchmark.proteins import BenchmarkProtein, data_dir, source_protein
 from protscramble.benchmark.protocols import Protocol
 from protscramble.benchmark.runner import (
     cached_eval_kl,
+    cached_pssm,
     default_predictor,
     method_cache,
     protein_inputs,
@@ -54,7 +54,6 @@ from protscramble.benchmark.runner import (
 from protscramble.errors import InputFileError
 from protscramble.evaluation import draw_variance_components, shared_draw_divergence, standard_error
 from protscramble.io import atomic_savez
-from protscramble.masking import scramble_pssm
 from protscramble.predictors.base import Predictor
 
 COLUMNS = (
@@ -290,9 +289,7 @@ def draw_rows(
         name = p.name
         log(f"{name}: {draws} alignments x {samples_per_draw} queries ({used}, {pdir})")
         fwd, x, bg, reference = protein_inputs(p, pred)
-        scores = torch.as_tensor(np.asarray(entry["importance"])[None], dtype=torch.float32, device=x.device)
-        mode = method.removeprefix("scrambler_")
-        pssm = scramble_pssm(x, scores, bg, mode)
+        scores, mode, pssm = cached_pssm(x, bg, entry, method)
         # one alignment per call, seeded seed + d, saved after each: a stopped run resumes
         path = None if out_dir is None else out_dir / f"{name}.{method}.draws.npz"
         importance = np.asarray(entry["importance"], dtype=np.float64)

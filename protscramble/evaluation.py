@@ -155,7 +155,7 @@ def draw_variance_components(values: np.ndarray, n_per_estimate: int | None = No
     v = np.asarray(values, dtype=np.float64)
     if v.ndim != 2 or v.shape[0] < 2 or v.shape[1] < 2:
         raise InvalidParameterError(f"at least 2 draws of 2 samples are needed, got shape {v.shape}")
-    k, n = v.shape
+    n = v.shape[1]
     within = float(np.mean(np.var(v, axis=1, ddof=1)))
     row_means = v.mean(axis=1)
     between = max(0.0, (n * float(np.var(row_means, ddof=1)) - within) / n)
@@ -166,7 +166,6 @@ def draw_variance_components(values: np.ndarray, n_per_estimate: int | None = No
         "within": within,
         "draw_means_sd": float(np.std(row_means, ddof=1)),
         "estimate_sd": float(np.sqrt(between + within / m)),
-        "n_per_estimate": float(m),
     }
 
 

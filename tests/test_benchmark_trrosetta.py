@@ -173,7 +173,8 @@ def test_cached_scramblers_draw_their_evaluation_samples_again(tmp_path):
         assert rows[m]["eval_kl_sem"] == pytest.approx(sem(kl), rel=1e-5)
 
 
-def test_eval_kl_spread_script_redraws_a_kept_run(tmp_path):
+def _spread_script_and_kept_run(tmp_path: Path):
+    """benchmarks/eval_kl_spread.py loaded, a kept toy scrambler run, and a published table (mean 0.5)."""
     import importlib.util
 
     script = Path(__file__).resolve().parents[1] / "benchmarks" / "eval_kl_spread.py"
@@ -189,6 +190,11 @@ def test_eval_kl_spread_script_redraws_a_kept_run(tmp_path):
         ["protein", "target_bits", "eval_kl_mean", "eval_kl_median"],
     )
     kw = {"published": published, "predictor": lambda settings, precision: ToyPairPredictor(), "log": _quiet}
+    return mod, toy, out, kw
+
+
+def test_eval_kl_spread_script_redraws_a_kept_run(tmp_path):
+    mod, toy, out, kw = _spread_script_and_kept_run(tmp_path)
     (row,) = mod.spread_rows([out], proteins={toy.name: toy}, n_boot=500, **kw)
     (recorded,) = read_tsv(out / "eval_kl.tsv")
     assert (row["n"], row["recorded_match"]) == (TINY.eval_samples, "yes")
@@ -223,24 +229,8 @@ def test_eval_kl_spread_script_redraws_a_kept_run(tmp_path):
 
 
 def test_eval_kl_spread_alignment_draws_resume_and_compare_on_the_one_alignment_scale(tmp_path):
-    import importlib.util
-
-    script = Path(__file__).resolve().parents[1] / "benchmarks" / "eval_kl_spread.py"
-    spec = importlib.util.spec_from_file_location("_eval_kl_spread_draws", script)
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    toy = PROTEINS[1]
-    out = run_benchmark([toy], ["scrambler_inclusion"], TINY, tmp_path / "b", predictor=ToyPairPredictor())
-    published = tmp_path / "published.tsv"
-    write_tsv(
-        published,
-        [{"protein": toy.name, "target_bits": toy.target_bits, "eval_kl_mean": 0.5, "eval_kl_median": 0.4}],
-        ["protein", "target_bits", "eval_kl_mean", "eval_kl_median"],
-    )
-    kw = {
-        "published": published, "predictor": lambda settings, precision: ToyPairPredictor(), "log": _quiet,
-        "proteins": {toy.name: toy}, "samples_per_draw": 4, "seed": 7,
-    }  # fmt: skip
+    mod, toy, out, kw = _spread_script_and_kept_run(tmp_path)
+    kw = {**kw, "proteins": {toy.name: toy}, "samples_per_draw": 4, "seed": 7}
     fresh = tmp_path / "fresh"
     (whole,) = mod.draw_rows([out], draws=4, out_dir=fresh, **kw)
     saved = np.load(fresh / f"{toy.name}.scrambler_inclusion.draws.npz")["kl"]

@@ -209,10 +209,17 @@ def cached_eval_kl(
     recorded (the spread of older results, e.g. their standard error, without rerunning the scrambler).
     """
     pred, x, bg, reference = protein_inputs(p, predictor)
+    scores, mode, pssm = cached_pssm(x, bg, entry, method)
+    return scrambler_eval_kl(pred, reference, pssm, scores, mode, protocol)
+
+
+def cached_pssm(
+    x: torch.Tensor, bg: torch.Tensor, entry: Mapping[str, Any], method: str
+) -> tuple[torch.Tensor, str, torch.Tensor]:
+    """A cached scrambler's importance (1, L), mode and the (1, L, A) PSSM it makes of ``x``."""
     scores = torch.as_tensor(np.asarray(entry["importance"])[None], dtype=torch.float32, device=x.device)
     mode = method.removeprefix("scrambler_")
-    pssm = scramble_pssm(x, scores, bg, mode)
-    return scrambler_eval_kl(pred, reference, pssm, scores, mode, protocol)
+    return scores, mode, scramble_pssm(x, scores, bg, mode)
 
 
 def _distinct(entries: Iterable[Mapping[str, Any]], *keys: str) -> str | None:
