@@ -130,17 +130,21 @@ def sampled_divergence(
                 m = position_mask[s : s + per_chunk].to(samples.device)
                 samples = torch.where(m[None, ..., None], samples, xs.unsqueeze(0))
             ref = {k: v[s : s + per_chunk] for k, v in reference.items()}
-            ref_rep = {
-                k: v.unsqueeze(0).expand(n_samples, *v.shape).reshape(n_samples * n, *v.shape[1:])
-                for k, v in ref.items()
-            }
             forward = predictor
             if keep is not None:
                 kept = keep[s : s + per_chunk].to(x.device).float() * KEEP_SCORE
                 mask = None if position_mask is None else position_mask[s : s + per_chunk].to(x.device)
                 forward = scrambled_forward(predictor, kept, "inclusion", n_samples, generator, False, mask)
             pred = forward(samples.reshape(n_samples * n, *xs.shape[1:]))
-            out[s : s + n] = div(ref_rep, pred).reshape(n_samples, n).float().mean(0).cpu()
+            # Divergences a few samples at a time: the reference repeated for all of them at once
+            # would hold n_samples copies of every map (a GiB at L = 140, 128 samples).
+            step = max(1, batch_size // n)
+            divs = []
+            for k in range(0, n_samples, step):
+                kk = min(step, n_samples - k)
+                ref_rep = {m: v.unsqueeze(0).expand(kk, *v.shape).flatten(0, 1) for m, v in ref.items()}
+                divs.append(div(ref_rep, {m: v[k * n : (k + kk) * n] for m, v in pred.items()}).float())
+            out[s : s + n] = torch.cat(divs).reshape(n_samples, n).mean(0).cpu()
     return out
 
 
@@ -188,6 +192,11 @@ def evaluate_faithfulness(
         ``divergence(reference, predicted) -> (N,)``; default forward KL.
     seed
         Seeds tie-breaking and sampling (each setting gets its own stream).
+    batch_size
+        Sequences per call: ``batch_size // n_samples`` examples (at least one) have their
+        samples drawn and predicted together, and divergences are taken ``batch_size`` samples at
+        a time. How the predictor splits a call is its own setting (trRosetta's ``inference_batch``);
+        neither changes the draws.
 
     Returns
     -------

@@ -363,3 +363,35 @@ def test_report_predictions_scramble_the_alignment_when_the_explanation_did(trro
     assert not np.allclose(lost["scrambled_dist"], plain["dist"], atol=1e-3)
     with pytest.raises(InvalidParameterError, match="importance"):
         maps(None, True)
+
+
+def test_split_forwards_slice_each_sample_with_its_own_alignment(trrosetta_xaa, msa):
+    """No-grad calls in chunks give every sequence sample its own scrambled alignment, as one call does."""
+    x = one_hot(msa.query)[None]
+    scores = torch.full((1, msa.length), 0.3)
+    out = []
+    for batch in (None, 2):
+        tr = TrRosetta(networks=trrosetta_xaa.networks, precision="fp32", inference_batch=batch)
+        tr = tr.with_msa(msa, scramble_msa=True, msa_pseudocount=1.0)
+        with torch.no_grad():
+            gen = torch.Generator().manual_seed(3)
+            out.append(scrambled_forward(tr, scores, "occlusion", 5, gen, False)(x.expand(5, -1, -1)))
+    whole, split = out
+    for k in whole:
+        assert torch.allclose(whole[k], split[k], atol=1e-5), k
+    assert not torch.allclose(whole["dist"][0], whole["dist"][1], atol=1e-3)  # the alignments differ
+
+
+def test_curve_divergences_do_not_depend_on_the_batch_size(trrosetta_xaa, msa):
+    scrambling = TrRosetta(networks=trrosetta_xaa.networks, precision="fp32", inference_batch=None).with_msa(
+        msa, scramble_msa=True, msa_pseudocount=1.0
+    )
+    x = one_hot(msa.query)[None]
+    imp = torch.linspace(0, 1, msa.length)[None]
+    bg = torch.as_tensor(msa_background(msa, 1.0), dtype=torch.float32)
+    kw = dict(fractions=(0.2, 0.5), n_samples=6, seed=4)
+    a = evaluate_faithfulness(scrambling, x, imp, bg, batch_size=1, **kw)
+    b = evaluate_faithfulness(scrambling, x, imp, bg, batch_size=256, **kw)
+    assert a.keys() == b.keys()
+    for k in a:
+        np.testing.assert_allclose(a[k], b[k], rtol=1e-6)

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
+
 import numpy as np
 import pytest
 import torch
@@ -241,3 +244,68 @@ def test_dropout_draws_from_the_seeded_global_generator_and_switches_off(trroset
         assert (a[k] - c[k]).abs().max() > 1e-3, k  # another draw, another prediction
         assert (a[k] - plain[k]).abs().max() > 1e-3, k
         assert torch.equal(trrosetta_xaa(x)[k], plain[k]), k  # off again for every predictor sharing them
+
+
+@contextlib.contextmanager
+def _batch_sizes(tr: TrRosetta) -> Iterator[list[int]]:
+    """The batch of every network call of ``tr`` inside the block (forward pre-hooks, removed after)."""
+    seen: list[int] = []
+    hooks = [n.register_forward_pre_hook(lambda _m, args: seen.append(args[0].shape[0])) for n in tr.networks]
+    try:
+        yield seen
+    finally:
+        for h in hooks:
+            h.remove()
+
+
+def test_inference_batch_splits_no_grad_calls_into_the_same_maps():
+    x = F.one_hot(torch.randint(0, 20, (5, 12), generator=torch.Generator().manual_seed(0)), 20).float()
+    whole = TrRosetta("xaa", precision="fp32", inference_batch=None)
+    split = TrRosetta("xaa", precision="fp32", inference_batch=2)
+    with _batch_sizes(split) as seen, torch.no_grad():
+        a, b = whole(x), split(x)
+    assert seen == [2, 2, 1]
+    for k in a:
+        assert a[k].shape == b[k].shape
+        assert torch.allclose(a[k], b[k], atol=1e-5), k
+    with _batch_sizes(split) as seen:
+        split(x)  # with gradients (the optimiser's and the attribution methods' calls): never split
+    assert seen == [5]
+    split.set_dropout(True)  # its masks would come in other shapes
+    try:
+        with _batch_sizes(split) as seen, torch.no_grad():
+            split(x)
+    finally:
+        split.set_dropout(False)
+    assert seen == [5]
+
+
+def test_inference_batch_keeps_the_bound_alignment_and_is_kept_by_derived_predictors(trrosetta_xaa):
+    msa = parse_a3m_text(">q\nMKVLAAGIEE\n>a\nMKVLSAGLEE\n>b\nMRILAAGIDE\n")
+    x = F.one_hot(torch.randint(0, 20, (3, 10), generator=torch.Generator().manual_seed(1)), 20).float()
+    whole = TrRosetta(networks=trrosetta_xaa.networks, precision="fp32", inference_batch=None).with_msa(msa)
+    split = TrRosetta(networks=trrosetta_xaa.networks, precision="fp32", inference_batch=1).with_msa(msa)
+    assert split.inference_batch == 1 and whole.inference_batch is None
+    with torch.no_grad():
+        a, b = whole(x), split(x)
+    for k in a:
+        assert torch.allclose(a[k], b[k], atol=1e-5), k
+    assert TrRosetta(networks=trrosetta_xaa.networks).inference_batch == "auto"  # sized per length on CPU
+    for bad in (0, -3, 2.5, "big", True):
+        with pytest.raises(InvalidParameterError, match="inference batch"):
+            TrRosetta(networks=trrosetta_xaa.networks, inference_batch=bad)
+
+
+def test_auto_inference_batch_keeps_pair_activations_within_the_budget(trrosetta_xaa, monkeypatch):
+    from protscramble.predictors.trrosetta import model
+
+    for length in (20, 64, 100, 140):
+        n = model.cpu_inference_batch(length)
+        assert n * length**2 * 256 <= model.CPU_ACTIVATION_BYTES < (n + 1) * length**2 * 256
+    assert model.cpu_inference_batch(2000) == 1  # one sequence even when it alone is bigger
+    monkeypatch.setattr(model, "CPU_ACTIVATION_BYTES", 2 * 12 * 12 * 256)  # two length-12 sequences
+    tr = TrRosetta(networks=trrosetta_xaa.networks, precision="fp32")
+    x = F.one_hot(torch.randint(0, 20, (5, 12), generator=torch.Generator().manual_seed(2)), 20).float()
+    with _batch_sizes(tr) as seen, torch.no_grad():
+        tr(x)
+    assert seen == [2, 2, 1]

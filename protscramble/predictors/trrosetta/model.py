@@ -41,6 +41,13 @@ CHECKPOINT_SEGMENTS = 8
 # 193 rows): 4.3 of them per sample over 4 samples, 7.2 for a single one.
 _ALIGNMENT_MATRICES = 6
 PRECISIONS = ("fp32", "tf32", "bf16")
+#: Largest pair activation (batch x L^2 x 64 channels, float32) a no-grad CPU forward makes by
+#: default. Bigger batches allocate blocks glibc maps fresh and page-faults in on every call: a
+#: faithfulness curve point unsplit ran at 44-50% system time, and split ran 0.57x its time on
+#: T1001 (L = 140) at batch 1 (0.64x at 6), 0.47-0.51x on hallucinated_0417 (L = 100) at batch 1-4
+#: (0.53x at 13), while L = 28 needs batch 16 or more to keep two cores busy
+#: (benchmarks/bench_inference_batch.py, docs/benchmarks.md, 2026-12-07).
+CPU_ACTIVATION_BYTES = 8 * 2**20
 
 
 def available_memory(device: torch.device) -> int:
@@ -89,6 +96,30 @@ def resolve_precision(precision: str, device: torch.device) -> str:
             stacklevel=2,
         )
     return precision
+
+
+def cpu_inference_batch(length: int) -> int:
+    """Sequences of ``length`` per no-grad CPU forward whose pair activations fit :data:`CPU_ACTIVATION_BYTES`.
+
+    Examples
+    --------
+    >>> cpu_inference_batch(28), cpu_inference_batch(64), cpu_inference_batch(140)
+    (41, 8, 1)
+    """
+    return max(1, CPU_ACTIVATION_BYTES // (length * length * 64 * 4))
+
+
+def resolve_inference_batch(inference_batch: int | str | None, device: torch.device) -> int | str | None:
+    """Validate ``inference_batch``; ``auto`` stays ``auto`` on CPU (sized per length) and is no limit elsewhere."""
+    if inference_batch == "auto":
+        return "auto" if device.type == "cpu" else None
+    if inference_batch is None:
+        return None
+    if isinstance(inference_batch, bool) or not isinstance(inference_batch, int) or inference_batch < 1:
+        raise InvalidParameterError(
+            f"inference batch must be 'auto', None or a positive integer, got {inference_batch!r}"
+        )
+    return inference_batch
 
 
 @contextlib.contextmanager
@@ -177,6 +208,15 @@ class TrRosetta:
         Keras port of trRosetta behind the published scrambler results (keras_contrib's
         InstanceNormalization); the two predictions differ by a KL of about 5e-4 on T1001.
         Only for setting results beside the published ones.
+    inference_batch
+        Most sequences one forward pass without gradients runs at once; larger calls
+        (the 128 samples of a faithfulness curve) are split into chunks of this size and
+        joined, so the result is the same up to float rounding. ``"auto"`` (default): on CPU,
+        as many as keep the pair activations within :data:`CPU_ACTIVATION_BYTES`
+        (:func:`cpu_inference_batch`; bigger batches spend their time page-faulting fresh
+        memory), no limit on GPUs; ``None``: no limit.
+        Calls with gradients, or with dropout on (its masks would be drawn in other
+        shapes), are never split.
 
     Examples
     --------
@@ -204,6 +244,7 @@ class TrRosetta:
         msa_pseudocount: float = 1.0,
         profile_floor: float = PROFILE_FLOOR,
         instance_norm: str = "trrosetta",
+        inference_batch: int | str | None = "auto",
     ) -> None:
         if instance_norm not in INSTANCE_NORMS:
             raise InvalidParameterError(
@@ -224,6 +265,7 @@ class TrRosetta:
         self.models = parse_models(models if not isinstance(models, list) else tuple(models))
         self.device = torch.device(device)
         self.precision = resolve_precision(precision, self.device)
+        self.inference_batch = resolve_inference_batch(inference_batch, self.device)
         self.weights = weights
         if networks is None:
             networks = []
@@ -299,6 +341,7 @@ class TrRosetta:
             msa_pseudocount=self.msa_pseudocount if msa_pseudocount is None else msa_pseudocount,
             profile_floor=self.profile_floor if profile_floor is None else profile_floor,
             instance_norm=self.instance_norm,
+            inference_batch=self.inference_batch,
         )
 
     def arithmetic(self) -> contextlib.AbstractContextManager:
@@ -388,6 +431,10 @@ class TrRosetta:
             )
         if profile is not None and profile.dim() == 3 and profile.shape[0] != x.shape[0]:
             raise InvalidParameterError(f"{profile.shape[0]} scrambled alignments for {x.shape[0]} sequences")
+        chunk = cpu_inference_batch(x.shape[1]) if self.inference_batch == "auto" else self.inference_batch
+        dropout = any(net.dropout for net in self.networks)  # shared networks carry the switch
+        if chunk is not None and x.shape[0] > chunk and not torch.is_grad_enabled() and not dropout:
+            return self._forward_in_chunks(x, profile, pair_terms, chunk)
         x = x.to(self.device, torch.float32)
         f1d = sequence_features(x, profile)
         total: dict[str, torch.Tensor] | None = None
@@ -402,6 +449,24 @@ class TrRosetta:
         if len(self.networks) > 1:
             total = {n: v / len(self.networks) for n, v in total.items()}
         return total
+
+    def _forward_in_chunks(
+        self, x: torch.Tensor, profile: torch.Tensor | None, pair_terms: list[torch.Tensor] | None, n: int
+    ) -> dict[str, torch.Tensor]:
+        # Per-sequence inputs (a scrambled alignment's profile and couplings) are sliced with the
+        # sequences; shared ones (the bound alignment's, batch 1) go to every chunk as they are.
+        def part(t: torch.Tensor | None, i: int) -> torch.Tensor | None:
+            return t[i : i + n] if t is not None and t.dim() > 2 and t.shape[0] == x.shape[0] else t
+
+        parts = [
+            self._forward(
+                x[i : i + n],
+                part(profile, i),
+                None if pair_terms is None else [part(t, i) for t in pair_terms],  # type: ignore[misc]
+            )
+            for i in range(0, x.shape[0], n)
+        ]
+        return {k: torch.cat([p[k] for p in parts]) for k in OUTPUTS}
 
     def checkpoint_segments(self, length: int, safety: float = 0.7) -> int:
         """Checkpoint segments to use for ``length`` (0 = keep every activation)."""
