@@ -13,7 +13,9 @@ how far below it, occlusion: how far above it, in percent). Precision comes from
 A run folder copied and extended with more methods (the same scramblers' cached results, new competitors
 beside them) is one optimisation, not two: protein-runs whose scrambler importance (``importance.tsv``)
 equals another's on the same protein count once, as the run with the most methods (``copies`` says how many
-were folded into it), so the tally counts optimisations, not folders.
+were folded into it), so the tally counts optimisations, not folders. Where two runs share only one
+scrambler (one redone, say with ``--occlusion-restarts``, the other reused), that half is judged once, in
+the run with the most methods, and shown as ``-`` in the other.
 
 It prints a markdown table (one row per protein-run with at least one half judged), then one tally line
 per protocol, and with ``--out`` writes the table as a TSV.
@@ -36,7 +38,7 @@ from protscramble.benchmark.runner import read_tsv, write_tsv
 
 TARGETS = {"inclusion": "scrambler_inclusion", "occlusion": "scrambler_occlusion"}
 COLUMNS = (
-    "protein", "protocol", "steps", "budget", "seed", "precision", "n_methods",
+    "protein", "protocol", "steps", "budget", "restarts", "seed", "precision", "n_methods",
     "inclusion_scrambler", "inclusion_best_other", "inclusion_other_auc", "inclusion_margin_pct",
     "inclusion_holds",
     "occlusion_scrambler", "occlusion_best_other", "occlusion_other_auc", "occlusion_margin_pct",
@@ -105,6 +107,8 @@ def tally_run(run: Path) -> dict[str, Any] | None:
         "steps": settings.get("steps"),
         # the field was added after the first runs, whose budget was the complement of the target bits
         "budget": protocol.get("occlusion_budget", "complement (not recorded)"),
+        # occlusion scramblers run, the best kept (``--occlusion-restarts``; recorded only above one)
+        "restarts": protocol.get("occlusion_restarts", 1),
         "seed": protocol.get("seed"),
         "precision": "/".join(precisions) or "?",
         "n_methods": len(set(areas["inclusion"]) | set(areas["occlusion"])),
@@ -116,13 +120,14 @@ def tally_run(run: Path) -> dict[str, Any] | None:
     return row
 
 
-def scrambler_fingerprint(run: Path) -> tuple[Any, ...] | None:
-    """The scramblers' importance in ``run`` (``None`` without a scrambler column)."""
+def scrambler_fingerprint(run: Path, columns: Iterable[str] = TARGETS.values()) -> tuple[Any, ...] | None:
+    """The importance of the scramblers among ``columns`` in ``run`` (``None`` without such a column)."""
     path = run / "importance.tsv"
     if not path.is_file():
         return None
     rows = read_tsv(path)
-    cols = sorted(c for c in (rows[0] if rows else {}) if c in TARGETS.values())
+    wanted = set(columns)
+    cols = sorted(c for c in (rows[0] if rows else {}) if c in wanted)
     return tuple((c, tuple(r[c] for r in rows)) for c in cols) or None
 
 
@@ -140,12 +145,37 @@ def fold_copies(rows: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
     return [{**r, "copies": kept[id(r)]} for r in rows if id(r) in kept]
 
 
+def fold_halves(rows: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+    """``rows`` with a half's verdict blanked where its scrambler is another row's on the same protein.
+
+    A run that redoes one scrambler and reuses the other's cached result (``--occlusion-restarts`` over a
+    finished run, say) shares that half's optimisation with the first run; the half is judged once, in the
+    row with the most methods, and the other row shows ``-`` for it. Rows left with no half are dropped.
+    """
+    out = [dict(r) for r in rows]
+    for mode, column in TARGETS.items():
+        groups: dict[Any, list[dict[str, Any]]] = {}
+        for r in out:
+            if r[f"{mode}_holds"] is None:
+                continue
+            fingerprint = scrambler_fingerprint(Path(r["run"]), [column])
+            if fingerprint is not None:
+                groups.setdefault((r["protein"], fingerprint), []).append(r)
+        for members in groups.values():
+            best = max(members, key=lambda r: (r["n_methods"], r["run"]))
+            for r in members:
+                if r is not best:
+                    for key in ("scrambler", "best_other", "other_auc", "margin_pct", "holds"):
+                        r[f"{mode}_{key}"] = None
+    return [r for r in out if r["inclusion_holds"] is not None or r["occlusion_holds"] is not None]
+
+
 def tally(
     folders: Sequence[Path], protocol: str | None = None, protein: str | None = None
 ) -> list[dict[str, Any]]:
     """Rows of :func:`tally_run` over every protein-run under ``folders`` (copies folded,
-    :func:`fold_copies`), filtered by protocol and protein."""
-    rows = fold_copies([r for r in map(tally_run, protein_runs(folders)) if r is not None])
+    :func:`fold_copies`, then shared halves, :func:`fold_halves`), filtered by protocol and protein."""
+    rows = fold_halves(fold_copies([r for r in map(tally_run, protein_runs(folders)) if r is not None]))
     return [
         r
         for r in rows

@@ -21,7 +21,7 @@ def tally_mod():
 
 
 def _run(folder: Path, protein: str, areas: dict[tuple[str, str], float], *, name: str = "quick",
-         seed: int = 0, budget: str | None = "0.4", precision: str = "fp32",
+         seed: int = 0, budget: str | None = "0.4", precision: str = "fp32", restarts: int = 1,
          importance: dict[str, list[float]] | None = None) -> Path:  # fmt: skip
     folder.mkdir(parents=True)
     if importance is not None:
@@ -33,6 +33,8 @@ def _run(folder: Path, protein: str, areas: dict[tuple[str, str], float], *, nam
     protocol = {"name": name, "seed": seed}
     if budget is not None:
         protocol["occlusion_budget"] = budget
+    if restarts > 1:  # as Protocol.as_dict records it: only above one
+        protocol["occlusion_restarts"] = restarts
     settings = {"protein": protein, "steps": 100, "protocol": protocol}
     (folder / "done.json").write_text(
         json.dumps({"settings": settings, "methods": sorted({m for m, _ in areas})})
@@ -79,7 +81,7 @@ def test_tally_over_run_folders(tally_mod, tmp_path, capsys):
         root / "b", "p2",
         {("scrambler_inclusion", "inclusion"): 0.5, ("scrambler_occlusion", "inclusion"): 0.7,
          ("scrambler_inclusion", "occlusion"): 1.0, ("scrambler_occlusion", "occlusion"): 1.1},
-        seed=1,
+        seed=1, restarts=2,
     )  # fmt: skip
     _run(root / "c", "p3", {("scrambler_occlusion", "occlusion"): 2.0})  # nothing to judge
     (root / "d").mkdir()
@@ -93,6 +95,7 @@ def test_tally_over_run_folders(tally_mod, tmp_path, capsys):
     assert p1["inclusion_holds"] is True and p1["inclusion_best_other"] == "ism"
     assert p1["occlusion_holds"] is False and p1["occlusion_best_other"] == "scrambler_inclusion"
     assert (p2["seed"], p2["budget"], p2["inclusion_holds"], p2["occlusion_holds"]) == (1, "0.4", True, True)
+    assert (p1["restarts"], p2["restarts"]) == (1, 2)
     assert tally_mod.tally([root], protocol="quick") == [p2]
     assert tally_mod.tally([root], protein="p1") == [p1]
     assert tally_mod.tally_lines(rows) == [
@@ -128,7 +131,8 @@ def test_a_run_copied_and_extended_counts_once(tally_mod, tmp_path):
     # the same scramblers, copied, with a competitor that beats the occlusion scrambler
     extended = {**first, ("ism", "inclusion"): 1.0, ("ism", "occlusion"): 1.3}
     _run(root / "day2" / "p1", "p1", extended, importance={**scramblers, "ism": [1.0, 2.0, 3.0]})
-    # another optimisation of the same protein (other importance) stays a run of its own
+    # another inclusion optimisation of the same protein stays a run of its own, but its occlusion
+    # scrambler is day1's, reused (as --occlusion-restarts over a finished run shares the inclusion one)
     other = {"scrambler_inclusion": [0.2, 0.9, 0.5], "scrambler_occlusion": [0.7, 0.2, 0.4]}
     _run(root / "day3" / "p1", "p1", first, importance=other)
     # a run without an importance file is never folded
@@ -142,6 +146,14 @@ def test_a_run_copied_and_extended_counts_once(tally_mod, tmp_path):
     kept = rows[0]
     assert (kept["copies"], kept["n_methods"], kept["occlusion_holds"]) == (1, 4, False)
     assert [r["copies"] for r in rows[1:]] == [0, 0]
+    # the shared occlusion half is judged once, in the run with more methods (day2)
+    assert (rows[1]["inclusion_holds"], rows[1]["occlusion_holds"], rows[1]["occlusion_scrambler"]) == (
+        True, None, None,
+    )  # fmt: skip
     assert tally_mod.tally_lines(rows)[0].startswith(
-        "quick: inclusion holds on 3 of 3; occlusion holds on 2 of 3"
+        "quick: inclusion holds on 3 of 3; occlusion holds on 1 of 2"
     )
+    # a run whose only judged half is shared drops out of the table
+    _run(root / "day6" / "p1", "p1", {("scrambler_occlusion", "occlusion"): 1.2, ("random", "occlusion"): 0.5},
+         importance={"scrambler_occlusion": scramblers["scrambler_occlusion"]})  # fmt: skip
+    assert "day6" not in {Path(r["run"]).parent.name for r in tally_mod.tally([root], protein="p1")}
