@@ -37,6 +37,8 @@ from typing import Any
 from protscramble.benchmark.runner import read_tsv, write_tsv
 
 TARGETS = {"inclusion": "scrambler_inclusion", "occlusion": "scrambler_occlusion"}
+#: A half's verdict, as the row's ``{mode}_{key}`` columns
+VERDICT_KEYS = ("scrambler", "best_other", "other_auc", "margin_pct", "holds")
 COLUMNS = (
     "protein", "protocol", "steps", "budget", "restarts", "seed", "precision", "n_methods",
     "inclusion_scrambler", "inclusion_best_other", "inclusion_other_auc", "inclusion_margin_pct",
@@ -115,7 +117,7 @@ def tally_run(run: Path) -> dict[str, Any] | None:
         "run": str(run),
     }
     for mode, v in verdicts.items():
-        for key in ("scrambler", "best_other", "other_auc", "margin_pct", "holds"):
+        for key in VERDICT_KEYS:
             row[f"{mode}_{key}"] = None if v is None else v[key]
     return row
 
@@ -131,6 +133,11 @@ def scrambler_fingerprint(run: Path, columns: Iterable[str] = TARGETS.values()) 
     return tuple((c, tuple(r[c] for r in rows)) for c in cols) or None
 
 
+def _fullest(members: Sequence[dict[str, Any]]) -> dict[str, Any]:
+    """The row that stands for ``members``: the run with the most methods (ties: the last folder)."""
+    return max(members, key=lambda r: (r["n_methods"], r["run"]))
+
+
 def fold_copies(rows: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
     """``rows`` with each set of protein-runs sharing one scrambler result folded into the one with the
     most methods (its ``copies``: how many others it stands for); order kept."""
@@ -140,7 +147,7 @@ def fold_copies(rows: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
         groups.setdefault((r["protein"], fingerprint) if fingerprint is not None else i, []).append(r)
     kept = {}
     for members in groups.values():
-        best = max(members, key=lambda r: (r["n_methods"], r["run"]))
+        best = _fullest(members)
         kept[id(best)] = len(members) - 1
     return [{**r, "copies": kept[id(r)]} for r in rows if id(r) in kept]
 
@@ -162,11 +169,10 @@ def fold_halves(rows: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
             if fingerprint is not None:
                 groups.setdefault((r["protein"], fingerprint), []).append(r)
         for members in groups.values():
-            best = max(members, key=lambda r: (r["n_methods"], r["run"]))
+            best = _fullest(members)
             for r in members:
                 if r is not best:
-                    for key in ("scrambler", "best_other", "other_auc", "margin_pct", "holds"):
-                        r[f"{mode}_{key}"] = None
+                    r.update({f"{mode}_{key}": None for key in VERDICT_KEYS})
     return [r for r in out if r["inclusion_holds"] is not None or r["occlusion_holds"] is not None]
 
 
