@@ -45,10 +45,15 @@ class Protein:
 
 
 def versions() -> dict[str, str]:
-    """Versions of everything that shapes a result."""
+    """Versions of everything that shapes a result.
+
+    The torch thread count is among them: a CPU sums in an order that depends on it, so an
+    optimisation repeated with another count drifts apart (in bf16 within a few hundred updates).
+    """
     return {
         "protscramble": __version__,
         "torch": torch.__version__,
+        "torch_threads": str(torch.get_num_threads()),
         "numpy": np.__version__,
         "python": platform.python_version(),
         "platform": platform.platform(),

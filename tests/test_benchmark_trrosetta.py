@@ -141,6 +141,29 @@ def test_tiny_run_writes_tables_and_resumes(tmp_path):
     assert not any("skipped" in m for m in logs) and json.loads(done.read_text())["methods"] == ["random"]
 
 
+def test_results_record_the_thread_count_they_ran_with(tmp_path):
+    # a CPU's sums run in a thread-count-dependent order, so reproducing a result needs the count
+    before = torch.get_num_threads()
+    try:
+        torch.set_num_threads(1)
+        out = run_benchmark(PROTEINS[:1], ["random"], TINY, tmp_path / "b", predictor=ToyPairPredictor())
+        entry = json.loads((out / "method_cache" / "toy_a" / "random.json").read_text())
+        done = json.loads((out / "proteins" / "toy_a" / "done.json").read_text())
+        torch.set_num_threads(2)
+        # a method added later runs with two threads; the cached one keeps its count
+        run_benchmark(PROTEINS[:1], ["random", "saliency"], TINY, out, predictor=ToyPairPredictor())
+        redone = json.loads((out / "proteins" / "toy_a" / "done.json").read_text())
+    finally:
+        torch.set_num_threads(before)
+    assert entry["threads"] == 1 and entry["faithfulness_threads"] == 1
+    assert done["versions"]["torch_threads"] == "1" and redone["versions"]["torch_threads"] == "2"
+    assert {r["method"]: r["threads"] for r in read_tsv(out / "timing.tsv")} == {
+        "random": 1,
+        "saliency": 2,
+        "faithfulness_evaluation": "1, 2",
+    }
+
+
 def test_result_folders_without_the_sample_count_take_it_from_their_settings(tmp_path):
     out = run_benchmark(
         PROTEINS[:1], ["scrambler_inclusion"], TINY, tmp_path / "b", predictor=ToyPairPredictor()

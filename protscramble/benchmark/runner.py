@@ -79,7 +79,7 @@ EVAL_COLUMNS = (
     "eval_kl_sem",
 )
 STRUCTURE_COLUMNS = ("protein", "method", "metric", "value", "p_value")
-TIMING_COLUMNS = ("protein", "method", "seconds", "device", "precision")
+TIMING_COLUMNS = ("protein", "method", "seconds", "device", "precision", "threads")
 
 
 def structure_identity(path: str | os.PathLike) -> dict[str, str]:
@@ -258,7 +258,7 @@ def method_entry(
     )  # fmt: skip
     entry = {
         "settings": settings, "importance": importance_of(exp).tolist(), "eval": None,
-        "device": device_name(dev), "precision": precision,
+        "device": device_name(dev), "precision": precision, "threads": torch.get_num_threads(),
     }  # fmt: skip
     if "components" in exp.settings:  # the fractions budget's scramblers, one per fraction
         entry["components"] = exp.settings["components"]
@@ -329,6 +329,7 @@ def add_curves(
         entries[m]["faithfulness_seconds"] = share
         entries[m]["faithfulness_device"] = device_name(x.device)
         entries[m]["faithfulness_precision"] = precision
+        entries[m]["faithfulness_threads"] = torch.get_num_threads()
         atomic_write_json(cache / f"{m}.json", entries[m])
     log(f"{name}: faithfulness curves done in {time.perf_counter() - t0:.0f} s")
 
@@ -365,7 +366,7 @@ def _run_protein(
     evals = [{**e["eval"], "eval_samples": protocol.eval_samples} for e in entries.values() if e["eval"]]
     timing = [
         {"protein": p.name, "method": m, "seconds": e["seconds"], "device": e.get("device"),
-         "precision": e.get("precision")}
+         "precision": e.get("precision"), "threads": e.get("threads")}
         for m, e in entries.items()
     ]  # fmt: skip
     add_curves(inputs, entries, protocol, cache, log, precision)
@@ -379,6 +380,7 @@ def _run_protein(
             "seconds": sum(shares) if shares else None,
             "device": _distinct(entries.values(), "faithfulness_device"),
             "precision": _distinct(entries.values(), "faithfulness_precision"),
+            "threads": _distinct(entries.values(), "faithfulness_threads"),
         }
     )
     for r in faith:
