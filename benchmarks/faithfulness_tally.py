@@ -29,8 +29,9 @@ With no folder it reads ``benchmarks/results``.
 from __future__ import annotations
 
 import argparse
+import functools
 import json
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -122,12 +123,22 @@ def tally_run(run: Path) -> dict[str, Any] | None:
     return row
 
 
-def scrambler_fingerprint(run: Path, columns: Iterable[str] = TARGETS.values()) -> tuple[Any, ...] | None:
-    """The importance of the scramblers among ``columns`` in ``run`` (``None`` without such a column)."""
+ImportanceReader = Callable[[Path], "tuple[dict[str, Any], ...] | None"]
+
+
+def read_importance(run: Path) -> tuple[dict[str, Any], ...] | None:
+    """``run``'s ``importance.tsv`` rows (``None`` without the file)."""
     path = run / "importance.tsv"
-    if not path.is_file():
+    return tuple(read_tsv(path)) if path.is_file() else None
+
+
+def scrambler_fingerprint(
+    run: Path, columns: Iterable[str] = TARGETS.values(), read: ImportanceReader = read_importance
+) -> tuple[Any, ...] | None:
+    """The importance of the scramblers among ``columns`` in ``run`` (``None`` without such a column)."""
+    rows = read(run)
+    if rows is None:
         return None
-    rows = read_tsv(path)
     wanted = set(columns)
     cols = sorted(c for c in (rows[0] if rows else {}) if c in wanted)
     return tuple((c, tuple(r[c] for r in rows)) for c in cols) or None
@@ -138,12 +149,14 @@ def _fullest(members: Sequence[dict[str, Any]]) -> dict[str, Any]:
     return max(members, key=lambda r: (r["n_methods"], r["run"]))
 
 
-def fold_copies(rows: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+def fold_copies(
+    rows: Sequence[dict[str, Any]], read: ImportanceReader = read_importance
+) -> list[dict[str, Any]]:
     """``rows`` with each set of protein-runs sharing one scrambler result folded into the one with the
     most methods (its ``copies``: how many others it stands for); order kept."""
     groups: dict[Any, list[dict[str, Any]]] = {}
     for i, r in enumerate(rows):
-        fingerprint = scrambler_fingerprint(Path(r["run"]))
+        fingerprint = scrambler_fingerprint(Path(r["run"]), read=read)
         groups.setdefault((r["protein"], fingerprint) if fingerprint is not None else i, []).append(r)
     kept = {}
     for members in groups.values():
@@ -152,7 +165,9 @@ def fold_copies(rows: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
     return [{**r, "copies": kept[id(r)]} for r in rows if id(r) in kept]
 
 
-def fold_halves(rows: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+def fold_halves(
+    rows: Sequence[dict[str, Any]], read: ImportanceReader = read_importance
+) -> list[dict[str, Any]]:
     """``rows`` with a half's verdict blanked where its scrambler is another row's on the same protein.
 
     A run that redoes one scrambler and reuses the other's cached result (``--occlusion-restarts`` over a
@@ -165,7 +180,7 @@ def fold_halves(rows: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
         for r in out:
             if r[f"{mode}_holds"] is None:
                 continue
-            fingerprint = scrambler_fingerprint(Path(r["run"]), [column])
+            fingerprint = scrambler_fingerprint(Path(r["run"]), [column], read)
             if fingerprint is not None:
                 groups.setdefault((r["protein"], fingerprint), []).append(r)
         for members in groups.values():
@@ -181,7 +196,9 @@ def tally(
 ) -> list[dict[str, Any]]:
     """Rows of :func:`tally_run` over every protein-run under ``folders`` (copies folded,
     :func:`fold_copies`, then shared halves, :func:`fold_halves`), filtered by protocol and protein."""
-    rows = fold_halves(fold_copies([r for r in map(tally_run, protein_runs(folders)) if r is not None]))
+    read = functools.cache(read_importance)  # both folds fingerprint every run; read each file once
+    runs = [r for r in map(tally_run, protein_runs(folders)) if r is not None]
+    rows = fold_halves(fold_copies(runs, read), read)
     return [
         r
         for r in rows
