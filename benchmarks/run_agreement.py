@@ -9,10 +9,13 @@ files alone, so a reproducibility claim in ``docs/benchmarks.md`` can be recompu
 - areas under the faithfulness curves (``auc.tsv``), per method and half: both values and the second's
   difference from the first in percent;
 - evaluation KL (``eval_kl.tsv``) likewise, for the methods that have one;
-- the device and precision each run recorded (``timing.tsv``).
+- the device and precision each run recorded (``timing.tsv``), and the recorded settings (``done.json``)
+  that differ between the two.
 
 Each argument is a protein-run folder (``done.json`` beside ``importance.tsv``) or a run folder with
-``proteins/NAME/`` inside; with run folders every protein both hold is compared (``--protein`` picks one).
+``proteins/NAME/`` inside; with run folders every protein both hold is compared (``--protein`` picks one). A protein-run
+without its own ``auc.tsv``, ``eval_kl.tsv`` or ``timing.tsv`` (older runs kept them merged, one row per
+protein, in the run folder) reads its run folder's.
 
     python benchmarks/run_agreement.py RUN_A RUN_B [--protein NAME] [--top 0.2] [--out TSV]
 """
@@ -65,8 +68,8 @@ def _importance(run: Path) -> tuple[list[str], dict[str, list[float]]]:
     return residues, {m: [float(r[m]) for r in rows] for m in methods if all(r[m] is not None for r in rows)}
 
 
-def _by_key(path: Path, protein: str, key: tuple[str, ...], value: str) -> dict[tuple, float]:
-    if not path.is_file():
+def _by_key(path: Path | None, protein: str, key: tuple[str, ...], value: str) -> dict[tuple, float]:
+    if path is None:
         return {}
     return {
         tuple(r[k] for k in key): float(r[value])
@@ -75,12 +78,53 @@ def _by_key(path: Path, protein: str, key: tuple[str, ...], value: str) -> dict[
     }
 
 
-def _device(run: Path) -> str:
-    path = run / "timing.tsv"
-    if not path.is_file():
+def table(run: Path, name: str) -> Path | None:
+    """A protein-run's TSV ``name``: its own, else its run folder's merged one (older runs kept only
+    ``importance.tsv`` and ``done.json`` under ``proteins/NAME/``; the rows name their protein)."""
+    for path in (run / name, run.parent.parent / name if run.parent.name == "proteins" else None):
+        if path is not None and path.is_file():
+            return path
+    return None
+
+
+def _device(run: Path, protein: str) -> str:
+    path = table(run, "timing.tsv")
+    if path is None:
         return "?"
-    seen = {f"{r['device']} ({r['precision']})" for r in read_tsv(path) if r.get("device")}
-    return ", ".join(sorted(seen)) or "?"
+    seen = {
+        f"{r['device']} ({r.get('precision') or '?'})"
+        for r in read_tsv(path)
+        if r.get("device") and r.get("protein") in (None, protein)
+    }
+    return "; ".join(sorted(seen)) or "?"
+
+
+def _flat(d: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for k, v in d.items():
+        out.update(_flat(v, f"{prefix}{k}.") if isinstance(v, dict) else {f"{prefix}{k}": v})
+    return out
+
+
+def settings_diff(a: Path, b: Path) -> list[str]:
+    """The recorded settings (``done.json``) that differ between two protein-runs, as ``key: a / b``.
+
+    A difference in, say, ``protocol.occlusion_budget`` means the two occlusion scramblers answered
+    different questions, so their rows compare settings as well as arithmetic.
+    """
+
+    def settings(run: Path) -> dict[str, Any]:
+        try:
+            return _flat(json.loads((run / "done.json").read_text()).get("settings", {}))
+        except (OSError, ValueError, AttributeError):
+            return {}
+
+    sa, sb = settings(a), settings(b)
+    return [
+        f"{k}: {sa.get(k, '-')} / {sb.get(k, '-')}"
+        for k in sorted(sa.keys() | sb.keys())
+        if sa.get(k) != sb.get(k)
+    ]
 
 
 def _pct(a: float, b: float) -> float | None:
@@ -121,15 +165,15 @@ def compare(a: Path, b: Path, protein: str, top: float = 0.2) -> list[dict[str, 
             "top_shared": len(top_a & top_b), "top_k": k,
             "max_abs_diff": max(abs(p - q) for p, q in zip(x, y, strict=True)),
         })  # fmt: skip
-    auc_a = _by_key(a / "auc.tsv", protein, ("method", "mode"), "auc")
-    auc_b = _by_key(b / "auc.tsv", protein, ("method", "mode"), "auc")
+    auc_a = _by_key(table(a, "auc.tsv"), protein, ("method", "mode"), "auc")
+    auc_b = _by_key(table(b, "auc.tsv"), protein, ("method", "mode"), "auc")
     for method, mode in [key for key in auc_a if key in auc_b]:
         va, vb = auc_a[(method, mode)], auc_b[(method, mode)]
         rows.append({"protein": protein, "method": method, "quantity": f"auc_{mode}", "a": va, "b": vb,
                      "diff_pct": _pct(va, vb)})  # fmt: skip
     key = ("method", "target_bits")
-    kl_a = _by_key(a / "eval_kl.tsv", protein, key, "eval_kl_mean")
-    kl_b = _by_key(b / "eval_kl.tsv", protein, key, "eval_kl_mean")
+    kl_a = _by_key(table(a, "eval_kl.tsv"), protein, key, "eval_kl_mean")
+    kl_b = _by_key(table(b, "eval_kl.tsv"), protein, key, "eval_kl_mean")
     for method, bits in [key for key in kl_a if key in kl_b]:
         va, vb = kl_a[(method, bits)], kl_b[(method, bits)]
         rows.append({"protein": protein, "method": f"{method} ({bits:g} bits)", "quantity": "eval_kl",
@@ -164,7 +208,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     rows: list[dict[str, Any]] = []
     try:
         for p in shared:
-            print(f"{p}: a = {_device(runs_a[p])}; b = {_device(runs_b[p])}")
+            print(f"{p}: a = {_device(runs_a[p], p)}; b = {_device(runs_b[p], p)}")
+            diff = settings_diff(runs_a[p], runs_b[p])
+            print("  settings differ: " + "; ".join(diff) if diff else "  settings: the same")
             rows += compare(runs_a[p], runs_b[p], p, args.top)
     except AgreementError as exc:
         ap.exit(2, f"{ap.prog}: error: {exc}\n")

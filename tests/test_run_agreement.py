@@ -129,3 +129,43 @@ def test_cli_errors_are_one_line(agree, tmp_path, capsys):
         agree.main([str(tmp_path / "a"), str(tmp_path / "c")])
     assert exc.value.code == 2
     assert capsys.readouterr().err.strip().endswith("(lengths 10 and 10, first difference at position 10)")
+
+
+def test_older_layout_reads_the_run_folders_merged_tables(agree, tmp_path, capsys):
+    # older runs: proteins/NAME/ holds importance.tsv and done.json; auc/eval/timing merged at the top
+    imp = {"scrambler_inclusion": RISING}
+    new = _run(tmp_path / "new", "P", SEQ, imp, {("scrambler_inclusion", "inclusion"): 1.1}, eval_kl=2.2)
+    old = tmp_path / "old"
+    _run(old / "proteins" / "P", "P", SEQ, imp, {})
+    for name in ("auc.tsv", "timing.tsv", "eval_kl.tsv"):
+        (old / "proteins" / "P" / name).unlink(missing_ok=True)
+    _tsv(old / "auc.tsv", ["protein", "method", "mode", "auc"],
+         [["Q", "scrambler_inclusion", "inclusion", 5.0], ["P", "scrambler_inclusion", "inclusion", 1.0]])  # fmt: skip
+    _tsv(old / "eval_kl.tsv", ["protein", "method", "target_bits", "eval_kl_mean"],
+         [["P", "scrambler_inclusion", 1, 2.0], ["Q", "scrambler_inclusion", 1, 9.0]])  # fmt: skip
+    _tsv(old / "timing.tsv", ["protein", "method", "seconds", "device", "precision"],
+         [["P", "scrambler_inclusion", 1.0, "H200", "fp32"], ["Q", "scrambler_inclusion", 1.0, "other", "fp32"]])  # fmt: skip
+    assert agree.main([str(old), str(new)]) == 0
+    out = capsys.readouterr().out
+    assert "P: a = H200 (fp32); b = cpu (bf16)" in out and "other" not in out
+    rows = agree.compare(old / "proteins" / "P", new, "P")
+    (auc,) = [r for r in rows if r["quantity"] == "auc_inclusion"]
+    assert (auc["a"], auc["b"]) == (1.0, 1.1)  # P's row of the merged table, not Q's
+    (kl,) = [r for r in rows if r["quantity"] == "eval_kl"]
+    assert (kl["a"], kl["b"]) == (2.0, 2.2)
+
+
+def test_settings_that_differ_are_named(agree, tmp_path):
+    a = _run(tmp_path / "a", "P", SEQ, {"m": RISING}, {})
+    b = _run(tmp_path / "b", "P", SEQ, {"m": RISING}, {})
+    assert agree.settings_diff(a, b) == []
+    for run, precision, budget in ((a, "fp32", "complement"), (b, "auto", "0.4")):
+        settings = {
+            "protein": "P",
+            "protocol": {"precision": precision, "occlusion_budget": budget, "seed": 0},
+        }
+        (run / "done.json").write_text(json.dumps({"settings": settings}))
+    assert agree.settings_diff(a, b) == [
+        "protocol.occlusion_budget: complement / 0.4",
+        "protocol.precision: fp32 / auto",
+    ]
