@@ -13,9 +13,9 @@ files alone, so a reproducibility claim in ``docs/benchmarks.md`` can be recompu
   that differ between the two.
 
 Each argument is a protein-run folder (``done.json`` beside ``importance.tsv``) or a run folder with
-``proteins/NAME/`` inside; with run folders every protein both hold is compared (``--protein`` picks one). A protein-run
-without its own ``auc.tsv``, ``eval_kl.tsv`` or ``timing.tsv`` (older runs kept them merged, one row per
-protein, in the run folder) reads its run folder's.
+``proteins/NAME/`` inside; with run folders every protein both hold is compared (``--protein`` picks
+one). A protein-run without its own ``auc.tsv``, ``eval_kl.tsv`` or ``timing.tsv`` (older runs kept them
+merged, one row per protein, in the run folder) reads its run folder's.
 
     python benchmarks/run_agreement.py RUN_A RUN_B [--protein NAME] [--top 0.2] [--out TSV]
 """
@@ -40,7 +40,7 @@ COLUMNS = (
 
 
 class AgreementError(ValueError):
-    """The two runs cannot be compared (no shared protein, different sequences, missing files)."""
+    """The two runs cannot be compared (different sequences, no ``importance.tsv``, a bad ``--top``)."""
 
 
 def protein_runs(folder: Path) -> dict[str, Path]:
@@ -127,6 +127,10 @@ def settings_diff(a: Path, b: Path) -> list[str]:
     ]
 
 
+def _top(values: list[float], k: int) -> set[int]:
+    return set(sorted(range(len(values)), key=lambda i: -values[i])[:k])
+
+
 def _pct(a: float, b: float) -> float | None:
     return 100.0 * (b - a) / abs(a) if a else None
 
@@ -157,12 +161,10 @@ def compare(a: Path, b: Path, protein: str, top: float = 0.2) -> list[dict[str, 
     k = max(1, math.ceil(top * len(res_a)))
     for m in [m for m in imp_a if m in imp_b]:
         x, y = imp_a[m], imp_b[m]
-        top_a = set(sorted(range(len(x)), key=lambda i: -x[i])[:k])
-        top_b = set(sorted(range(len(y)), key=lambda i: -y[i])[:k])
         rho = spearmanr(x, y).statistic if len(x) > 1 else float("nan")
         rows.append({
             "protein": protein, "method": m, "quantity": "importance", "spearman": float(rho),
-            "top_shared": len(top_a & top_b), "top_k": k,
+            "top_shared": len(_top(x, k) & _top(y, k)), "top_k": k,
             "max_abs_diff": max(abs(p - q) for p, q in zip(x, y, strict=True)),
         })  # fmt: skip
     auc_a = _by_key(table(a, "auc.tsv"), protein, ("method", "mode"), "auc")
@@ -200,20 +202,23 @@ def main(argv: Sequence[str] | None = None) -> int:
     for f in (args.run_a, args.run_b):
         if not f.is_dir():
             ap.error(f"not a folder: {f}")
+    if not 0 < args.top <= 1:
+        ap.error(f"--top must be in (0, 1], got {args.top}")
     runs_a, runs_b = protein_runs(args.run_a), protein_runs(args.run_b)
     shared = [p for p in runs_a if p in runs_b and (args.protein is None or p == args.protein)]
     if not shared:
         ap.error("the two folders hold no protein-run of the same protein" + (
             f" named {args.protein}" if args.protein else ""))  # fmt: skip
     rows: list[dict[str, Any]] = []
-    try:
+    try:  # every protein compared before anything is printed: an error leaves no half a report
         for p in shared:
-            print(f"{p}: a = {_device(runs_a[p], p)}; b = {_device(runs_b[p], p)}")
-            diff = settings_diff(runs_a[p], runs_b[p])
-            print("  settings differ: " + "; ".join(diff) if diff else "  settings: the same")
             rows += compare(runs_a[p], runs_b[p], p, args.top)
     except AgreementError as exc:
         ap.exit(2, f"{ap.prog}: error: {exc}\n")
+    for p in shared:
+        print(f"{p}: a = {_device(runs_a[p], p)}; b = {_device(runs_b[p], p)}")
+        diff = settings_diff(runs_a[p], runs_b[p])
+        print("  settings differ: " + "; ".join(diff) if diff else "  settings: the same")
     print()
     print("| " + " | ".join(COLUMNS) + " |")
     print("|" + "---|" * len(COLUMNS))

@@ -2,16 +2,11 @@
 
 from __future__ import annotations
 
-import importlib.util
-from pathlib import Path
-
-SCRIPT = Path(__file__).resolve().parents[1] / "benchmarks" / "bench_inference_batch.py"
+from conftest import load_script
 
 
 def test_the_bundled_example_gives_one_curve_point_at_every_batch_size(capsys):
-    spec = importlib.util.spec_from_file_location("_bench_inference_batch", SCRIPT)
-    bench = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(bench)  # type: ignore[union-attr]
+    bench = load_script("bench_inference_batch.py")
     bench.main(
         ["--protein", "demo", "--samples", "5", "--batches", "0", "2", "--repeats", "1", "--threads", "1"]
     )

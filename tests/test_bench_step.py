@@ -7,20 +7,13 @@ H200 profile of 2026-11-30).
 
 from __future__ import annotations
 
-import importlib.util
-from pathlib import Path
-
 import torch
 from _predictor_helpers import ArithmeticRecorder
-
-SCRIPT = Path(__file__).resolve().parents[1] / "benchmarks" / "bench_step.py"
+from conftest import load_script
 
 
 def _load():
-    spec = importlib.util.spec_from_file_location("_bench_step", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)  # type: ignore[union-attr]
-    return module
+    return load_script("bench_step.py")
 
 
 def test_every_forward_and_backward_of_a_step_runs_in_the_predictors_arithmetic():

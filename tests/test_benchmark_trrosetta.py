@@ -198,12 +198,9 @@ def test_cached_scramblers_draw_their_evaluation_samples_again(tmp_path):
 
 def _spread_script_and_kept_run(tmp_path: Path):
     """benchmarks/eval_kl_spread.py loaded, a kept toy scrambler run, and a published table (mean 0.5)."""
-    import importlib.util
+    from conftest import load_script
 
-    script = Path(__file__).resolve().parents[1] / "benchmarks" / "eval_kl_spread.py"
-    spec = importlib.util.spec_from_file_location("_eval_kl_spread", script)
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
+    mod = load_script("eval_kl_spread.py")
     toy = PROTEINS[1]
     out = run_benchmark([toy], ["scrambler_inclusion"], TINY, tmp_path / "b", predictor=ToyPairPredictor())
     published = tmp_path / "published.tsv"
@@ -931,15 +928,12 @@ def test_occlusion_restarts_keep_the_scrambler_whose_objective_went_highest(tmp_
 
     # benchmarks/occlusion_parts.py re-evaluates every restart's ranking under the run's own curve draws:
     # the kept restart's curve is the cached one, the other's is its own
-    import importlib.util
+    from conftest import load_script
 
     from protscramble.benchmark.metrics import faithfulness_rows
     from protscramble.benchmark.runner import protein_inputs
 
-    script = Path(__file__).resolve().parents[1] / "benchmarks" / "occlusion_parts.py"
-    spec = importlib.util.spec_from_file_location("_occlusion_parts", script)
-    parts = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(parts)  # type: ignore[union-attr]
+    parts = load_script("occlusion_parts.py")
     rankings, extra = parts.cached_rankings(entry)
     kept_name = next(n for n in rankings if extra[n]["kept"])
     assert list(rankings)[0] == kept_name and sorted(rankings) == ["restart_seed0", "restart_seed1"]

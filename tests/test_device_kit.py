@@ -4,25 +4,18 @@ from __future__ import annotations
 
 import base64
 import hashlib
-import importlib.util
 import subprocess
 import sys
 import zipfile
-from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import shared_file
-
-SCRIPT = Path(__file__).resolve().parents[1] / "benchmarks" / "device" / "prepare_kit.py"
+from conftest import load_script, shared_file
 
 
 @pytest.fixture(scope="module")
 def kit():
-    spec = importlib.util.spec_from_file_location("prepare_kit", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)  # type: ignore[union-attr]
-    return module
+    return load_script("device/prepare_kit.py")
 
 
 def test_repacked_wheel_has_a_true_record_and_installs(kit, tmp_path):

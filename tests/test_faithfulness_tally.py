@@ -3,21 +3,16 @@
 from __future__ import annotations
 
 import csv
-import importlib.util
 import json
 from pathlib import Path
 
 import pytest
-
-SCRIPT = Path(__file__).resolve().parents[1] / "benchmarks" / "faithfulness_tally.py"
+from conftest import load_script
 
 
 @pytest.fixture(scope="module")
 def tally_mod():
-    spec = importlib.util.spec_from_file_location("_faithfulness_tally", SCRIPT)
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
+    return load_script("faithfulness_tally.py")
 
 
 def _run(folder: Path, protein: str, areas: dict[tuple[str, str], float], *, name: str = "quick",

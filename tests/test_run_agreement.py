@@ -3,21 +3,16 @@
 from __future__ import annotations
 
 import csv
-import importlib.util
 import json
 from pathlib import Path
 
 import pytest
-
-SCRIPT = Path(__file__).resolve().parents[1] / "benchmarks" / "run_agreement.py"
+from conftest import load_script
 
 
 @pytest.fixture(scope="module")
 def agree():
-    spec = importlib.util.spec_from_file_location("_run_agreement", SCRIPT)
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
+    return load_script("run_agreement.py")
 
 
 def _tsv(path: Path, header: list[str], rows: list[list]) -> None:
@@ -91,6 +86,12 @@ def test_top_overlap_counts_shared_positions(agree, tmp_path):
     b = _run(tmp_path / "b", "P", SEQ, {"m": swapped}, {})
     (imp,) = agree.compare(a, b, "P")
     assert imp["top_shared"] == 2 and imp["spearman"] < 1.0
+    # the highest position swapped with a middle one: one of the top two stays, while the bottom two
+    # would still be shared (so a count over the wrong end of the ranking fails here)
+    demoted = RISING[:5] + [RISING[9]] + RISING[6:9] + [RISING[5]]
+    c = _run(tmp_path / "c", "P", SEQ, {"m": demoted}, {})
+    (imp,) = agree.compare(a, c, "P")
+    assert imp["top_shared"] == 1
 
 
 def test_different_sequences_refused(agree, tmp_path):
@@ -128,7 +129,12 @@ def test_cli_errors_are_one_line(agree, tmp_path, capsys):
     with pytest.raises(SystemExit) as exc:
         agree.main([str(tmp_path / "a"), str(tmp_path / "c")])
     assert exc.value.code == 2
-    assert capsys.readouterr().err.strip().endswith("(lengths 10 and 10, first difference at position 10)")
+    captured = capsys.readouterr()
+    assert captured.err.strip().endswith("(lengths 10 and 10, first difference at position 10)")
+    assert captured.out == ""  # nothing of a report before the error
+    with pytest.raises(SystemExit) as exc:
+        agree.main([str(tmp_path / "a"), str(tmp_path / "a"), "--top", "2"])
+    assert exc.value.code == 2 and "--top must be in (0, 1], got 2.0" in capsys.readouterr().err
 
 
 def test_older_layout_reads_the_run_folders_merged_tables(agree, tmp_path, capsys):
